@@ -1,0 +1,65 @@
+"""Customer operations: parse the request, call services.customers, shape the answer."""
+
+from connexion import NoContent
+from flask import current_app, request
+
+from api.json_output import json_response
+from schemas.customer import CustomerInput, NewCustomerInput, customer_representation, load_customer
+from services import customers
+from services.customers import CustomerFilters
+
+
+def _input_schema(schema_class: type[CustomerInput]) -> CustomerInput:
+    config = current_app.config
+    return schema_class(
+        phone_region=config["DEFAULT_PHONE_REGION"],
+        supported_languages=config["SUPPORTED_LANGUAGES"],
+    )
+
+
+def _single(record: dict, status: int = 200, headers: dict | None = None):
+    headers = {"ETag": customers.version_tag(record), **(headers or {})}
+    return json_response(customer_representation(record), status, headers)
+
+
+def list_customers(limit=None, cursor=None, sort="created_at", **filters):
+    """List customers matching the filters, one keyset page at a time."""
+    page = customers.list_customers(
+        CustomerFilters(**filters),
+        sort=sort,
+        limit=limit or current_app.config["PAGE_SIZE_DEFAULT"],
+        cursor=cursor,
+        phone_region=current_app.config["DEFAULT_PHONE_REGION"],
+    )
+    return json_response({"items": [customer_representation(r) for r in page.items], "next_cursor": page.next_cursor})
+
+
+def create_customer(body):
+    """Create a customer and point at it."""
+    record = customers.create_customer(load_customer(_input_schema(NewCustomerInput), body))
+    return _single(record, 201, {"Location": f"/api/customers/{record['id']}"})
+
+
+def get_customer(customer):
+    """Get one customer by id or email."""
+    return _single(customers.get_customer(customer))
+
+
+def replace_customer(customer, body):
+    """Replace every mutable field of a customer."""
+    values = load_customer(_input_schema(CustomerInput), body)
+    if_match = request.headers.get("If-Match")
+    return _single(customers.update_customer(customer, values, replace=True, if_match=if_match))
+
+
+def update_customer(customer, body):
+    """Change the given fields of a customer."""
+    changes = load_customer(_input_schema(CustomerInput), body)
+    if_match = request.headers.get("If-Match")
+    return _single(customers.update_customer(customer, changes, replace=False, if_match=if_match))
+
+
+def delete_customer(customer):
+    """Erase a customer."""
+    customers.delete_customer(customer, if_match=request.headers.get("If-Match"))
+    return NoContent, 204

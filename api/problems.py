@@ -1,0 +1,99 @@
+"""Every error as application/problem+json (RFC 9457) with the request id and, for bad input, the fields."""
+
+import logging
+from http import HTTPStatus
+
+import orjson
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from api.request_context import current_request_id
+from api.validation import InvalidRequest
+from services.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    ServiceError,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+SERVICE_STATUS = {
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    Unavailable: 503,
+}
+
+
+def problem(status: int, detail: str, *, errors=None, title: str | None = None, headers=None) -> ConnexionResponse:
+    """A problem+json response; `errors` is a list of FieldError."""
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": current_request_id(),
+    }
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=orjson.dumps(body),
+        headers=dict(headers or {}),
+    )
+
+
+async def service_error(_request: ConnexionRequest, exc: ServiceError) -> ConnexionResponse:
+    """A refusal from the domain layer."""
+    status = next(code for cls, code in SERVICE_STATUS.items() if isinstance(exc, cls))
+    if isinstance(exc, InvalidInput):
+        return problem(status, exc.detail, errors=exc.errors)
+    if isinstance(exc, Conflict):
+        return problem(status, exc.detail, errors=[FieldError(exc.field, "is already taken")])
+    return problem(status, exc.detail)
+
+
+async def connexion_problem(_request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    """A refusal from Connexion's routing, security or validation layers."""
+    if isinstance(exc, InvalidRequest):
+        return problem(exc.status, exc.detail, errors=exc.errors)
+    status = exc.status or 500
+    if status == 400:
+        # Connexion's own 400s without a field are about the body (e.g. a missing one).
+        return problem(400, exc.detail, errors=[FieldError("body", exc.detail)])
+    if status >= 500:
+        log.error("request failed: %s", exc.detail)
+        return problem(status, "The server could not handle this request.")
+    return problem(status, exc.detail or HTTPStatus(status).description, title=exc.title, headers=exc.headers)
+
+
+async def http_error(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """An HTTP error raised outside the operations (unknown path, wrong method)."""
+    detail = {
+        404: "There is nothing at this address.",
+        405: "This address does not take that method.",
+    }.get(exc.status_code, HTTPStatus(exc.status_code).description)
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def unexpected_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Anything else: logged with its traceback, answered without internals."""
+    log.error("unhandled error", exc_info=exc)
+    return problem(500, "The server could not handle this request.")
+
+
+def register_problem_handlers(app) -> None:
+    """Route every kind of failure to its problem+json handler."""
+    app.add_error_handler(ServiceError, service_error)
+    app.add_error_handler(ProblemException, connexion_problem)
+    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(Exception, unexpected_error)

@@ -1,0 +1,158 @@
+"""Request and response validators for Connexion that name every offending field and reuse compiled schemas.
+
+Connexion's own validators stop at the first error, report it as free text and compile the JSON
+schema again on every request; these keep its behaviour otherwise.
+"""
+
+import orjson
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.lifecycle import ConnexionRequest
+from connexion.utils import is_null, is_nullable
+from connexion.validators import (
+    VALIDATOR_MAP as CONNEXION_VALIDATORS,
+)
+from connexion.validators import (
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator, ValidationError
+
+from services.errors import FieldError
+
+# id(schema dict) -> (schema, compiled validator). The schema is kept so its id is never reused.
+_compiled: dict[int, tuple[dict, Draft4Validator]] = {}
+
+
+class InvalidRequest(BadRequestProblem):
+    """A 400 that carries one FieldError per problem found."""
+
+    def __init__(self, errors: list[FieldError], detail: str = "The request has invalid fields."):
+        super().__init__(detail=detail)
+        self.errors = errors
+
+
+def _compiled_validator(schema: dict, validator_class) -> Draft4Validator:
+    cached = _compiled.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, validator_class(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+        _compiled[id(schema)] = cached
+    return cached[1]
+
+
+def _field_path(error: ValidationError, root: str) -> str:
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "required":
+        # jsonschema reports a missing key at its parent; name the key itself.
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path.append(missing)
+    elif error.validator == "additionalProperties":
+        extras = [part.split("'")[1] for part in error.message.split(",") if "'" in part]
+        path.append(extras[0] if extras else "")
+    return ".".join(p for p in path if p) or root
+
+
+def _message(error: ValidationError) -> str:
+    rule, limit = error.validator, error.validator_value
+    messages = {
+        "additionalProperties": "is not a known field",
+        "required": "is required",
+        "type": f"must be of type {limit}",
+        "pattern": f"must match {limit}",
+        "maxLength": f"must be at most {limit} characters",
+        "minLength": "must not be empty" if limit == 1 else f"must be at least {limit} characters",
+        "maximum": f"must be at most {limit}",
+        "minimum": f"must be at least {limit}",
+        "format": f"must be a valid {limit}",
+    }
+    if rule == "enum":
+        return "must be one of " + ", ".join(repr(v) for v in limit)
+    return messages.get(rule, error.message)
+
+
+def field_errors(validator: Draft4Validator, instance, root: str) -> list[FieldError]:
+    """Every schema violation of instance as FieldErrors, one per field, in document order."""
+    errors: dict[str, FieldError] = {}
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        for leaf in error.context or [error]:
+            name = _field_path(leaf, root)
+            errors.setdefault(name, FieldError(name, _message(leaf)))
+    return list(errors.values())
+
+
+class RequestBodyValidator(JSONRequestBodyValidator):
+    """Parses JSON with orjson and reports every invalid field of the body."""
+
+    @property
+    def _validator(self):
+        return _compiled_validator(self._schema, Draft4RequestValidator)
+
+    async def _parse(self, stream, scope):
+        body = b"".join([message async for message in stream])
+        if not body:
+            return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            error = FieldError("body", f"is not valid JSON ({exc})")
+            raise InvalidRequest([error], "The body is not valid JSON.") from None
+
+    def _validate(self, body):
+        if body is None:
+            raise InvalidRequest([FieldError("body", "must not be empty")], "The request body is empty.")
+        errors = field_errors(self._validator, body, "body")
+        if errors:
+            raise InvalidRequest(errors)
+        return body
+
+
+class RequestParameterValidator(ParameterValidator):
+    """Validates path, query and header parameters, naming each invalid or unknown one."""
+
+    def validate_request(self, request: ConnexionRequest) -> None:
+        errors: list[FieldError] = []
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(request, security_params=self.security_query_params)
+            errors.extend(FieldError(name, "is not a known query parameter") for name in sorted(extra))
+        sources = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+        }
+        for location, values in sources.items():
+            for param in self.parameters.get(location, []):
+                name = param["name"]
+                key = name.replace("-", "_") if location == "path" else name
+                errors.extend(self._check(param, values.get(key), name))
+        if errors:
+            raise InvalidRequest(errors)
+
+    @staticmethod
+    def _check(param: dict, value, name: str) -> list[FieldError]:
+        if value is None:
+            return [FieldError(name, "is required")] if param.get("required") else []
+        if is_nullable(param) and is_null(value):
+            return []
+        schema = param.get("schema", param)
+        return field_errors(_compiled_validator(schema, Draft4Validator), value, name)
+
+
+class ResponseBodyValidator(JSONResponseBodyValidator):
+    """Response validation with a compiled schema (used in development and tests)."""
+
+    @property
+    def validator(self):
+        return _compiled_validator(self._schema, Draft4ResponseValidator)
+
+    def _parse(self, stream):
+        body = b"".join(stream)
+        return orjson.loads(body) if body else None
+
+
+VALIDATOR_MAP = {
+    "parameter": RequestParameterValidator,
+    "body": MediaTypeDict({**CONNEXION_VALIDATORS["body"], "*/*json": RequestBodyValidator}),
+    "response": MediaTypeDict({**CONNEXION_VALIDATORS["response"], "*/*json": ResponseBodyValidator}),
+}

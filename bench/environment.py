@@ -1,0 +1,34 @@
+"""Paths, interpreter and environment variables shared by the benchmark modules."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+DATA_DIR = BENCH_DIR / ".data"
+# A fixed, bench-only key: the app requires one of at least 32 characters in production mode.
+SECRET_KEY = "bench-only-secret-key-never-used-outside-the-benchmark"
+
+
+def python_exe() -> str:
+    """The project's venv interpreter when present (so `python bench/run.py` works too), else this one."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+def database_url(db_path: Path) -> str:
+    """SQLAlchemy URL of an absolute SQLite path (four slashes)."""
+    return f"sqlite:///{db_path.resolve()}"
+
+
+def app_env(db_path: Path) -> dict[str, str]:
+    """Process environment for the app, its migrations and the floor, pointed at db_path."""
+    return {
+        **os.environ,
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": database_url(db_path),
+        "AUTO_MIGRATE": "false",
+        "LOG_LEVEL": "WARNING",
+    }

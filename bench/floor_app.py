@@ -1,0 +1,106 @@
+"""The floor: a bare Starlette + stdlib sqlite3 version of the customers endpoints, same SQL and JSON shape.
+
+Serve it like the app: `uvicorn bench.floor_app:app --workers 2` with DATABASE_URL=sqlite:////abs/path.db.
+"""
+
+import base64
+import os
+import sqlite3
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+FIELDS = ("id", "email", "first_name", "last_name", "phone_number", "client_member_id", "account_id",
+          "document", "country", "language", "created_at", "updated_at")
+SELECT = f"SELECT {', '.join(FIELDS)}, pk FROM customers"
+CREATED_AT, PK = FIELDS.index("created_at"), len(FIELDS)  # column positions in SELECT rows
+MAX_LIMIT = 100
+
+
+def database_path() -> str:
+    """Filesystem path from DATABASE_URL (sqlite:////abs/path)."""
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("sqlite:///"):
+        raise RuntimeError(f"floor_app needs a sqlite:/// DATABASE_URL, got {url!r}")
+    return url[len("sqlite:///"):]
+
+
+# Each uvicorn worker imports this module in its own process, so this is one connection per worker.
+# Queries run on the event loop thread; check_same_thread=False only guards against a stray thread.
+DB = sqlite3.connect(database_path(), check_same_thread=False)
+
+
+def iso_time(stored: str) -> str:
+    """'2026-11-22 01:24:25.123456' (SQLAlchemy's SQLite text) -> '2026-11-22T01:24:25.123456Z'."""
+    return f"{stored[:10]}T{stored[11:]}Z"
+
+
+def customer_json(row: tuple) -> dict:
+    """The public JSON object of a customer row (the trailing pk is dropped)."""
+    customer = dict(zip(FIELDS, row))
+    customer["created_at"] = iso_time(customer["created_at"])
+    customer["updated_at"] = iso_time(customer["updated_at"])
+    return customer
+
+
+def json_response(body, status: int = 200, media_type: str = "application/json") -> Response:
+    """Serialise body with orjson."""
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+def problem(status: int, title: str, detail: str) -> Response:
+    """An RFC 7807 problem+json response."""
+    return json_response({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                         status, "application/problem+json")
+
+
+def encode_cursor(created_at: str, pk: int) -> str:
+    """Opaque keyset cursor for the row after (created_at, pk)."""
+    return base64.urlsafe_b64encode(f"{created_at}|{pk}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """Inverse of encode_cursor; raises ValueError when malformed."""
+    created_at, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    return created_at, int(pk)
+
+
+async def health(request: Request) -> Response:
+    """Liveness probe."""
+    return json_response({"status": "ok"})
+
+
+async def get_customer(request: Request) -> Response:
+    """GET /api/customers/{id}."""
+    row = DB.execute(f"{SELECT} WHERE id = ?", (request.path_params["id"],)).fetchone()
+    if row is None:
+        return problem(404, "Not Found", "customer not found")
+    return json_response(customer_json(row))
+
+
+async def list_customers(request: Request) -> Response:
+    """GET /api/customers?limit=&cursor= : keyset page ordered by (created_at, pk)."""
+    try:
+        limit = min(max(int(request.query_params.get("limit", "20")), 1), MAX_LIMIT)
+        cursor = request.query_params.get("cursor")
+        after = decode_cursor(cursor) if cursor else None
+    except ValueError:
+        return problem(400, "Bad Request", "invalid limit or cursor")
+    if after is None:
+        rows = DB.execute(f"{SELECT} ORDER BY created_at, pk LIMIT ?", (limit + 1,)).fetchall()
+    else:
+        rows = DB.execute(f"{SELECT} WHERE (created_at, pk) > (?, ?) ORDER BY created_at, pk LIMIT ?",
+                          (*after, limit + 1)).fetchall()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1][CREATED_AT], page[-1][PK]) if len(rows) > limit else None
+    return json_response({"items": [customer_json(row) for row in page], "next_cursor": next_cursor})
+
+
+app = Starlette(routes=[
+    Route("/api/health", health),
+    Route("/api/customers", list_customers),
+    Route("/api/customers/{id}", get_customer),
+])

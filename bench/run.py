@@ -1,0 +1,277 @@
+"""Run the benchmark scenarios: serve the app and the floor, load each endpoint, report server CPU per request.
+
+Usage: .venv/bin/python -m bench.run [scenario ...] [--only floor] [--loadgen python] [--duration 10]
+"""
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/run.py`: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import seed, servers  # noqa: E402
+from bench.environment import DATA_DIR, app_env  # noqa: E402
+from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # noqa: E402
+
+FLOOR_APP = "bench.floor_app:app"
+MAX_ERROR_RATE = 0.01
+CUSTOMER_KEYS = {"id", "email", "first_name", "last_name", "phone_number", "client_member_id", "account_id",
+                 "document", "country", "language", "created_at", "updated_at"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint to drive, with the app's CPU budget and a check of a sample response body."""
+
+    label: str
+    target: Target
+    cpu_target_ms: float
+    check: Callable[[object], str | None]
+
+
+@dataclass
+class Measurement:
+    """One server's figures on one endpoint; error is set when they must not be trusted."""
+
+    load: LoadResult | None = None
+    cpu_s: float | None = None
+    cpu_ms_per_request: float | None = None
+    error: str | None = None
+
+
+def check_customer(body: object) -> str | None:
+    """Problem with a customer JSON object, or None."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    missing, extra = CUSTOMER_KEYS - body.keys(), body.keys() - CUSTOMER_KEYS
+    return f"keys missing {sorted(missing)} extra {sorted(extra)}" if missing or extra else None
+
+
+def check_page(body: object) -> str | None:
+    """Problem with a page of customers, or None."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list) or "next_cursor" not in body:
+        return 'not {"items": [...], "next_cursor": ...}'
+    if len(body["items"]) != 20:
+        return f"{len(body['items'])} items instead of 20"
+    return check_customer(body["items"][0])
+
+
+def sample_path(target: Target) -> str:
+    """A concrete path for target (the first id of its ids file)."""
+    if target.ids_file is None:
+        return target.path
+    with open(target.ids_file) as f:
+        return target.path.replace("{id}", f.readline().strip())
+
+
+def smoke_check(server: servers.Server, endpoint: Endpoint) -> tuple[str | None, str | None]:
+    """(error, warning) from one request: a non-200 is an error, an unexpected body shape a warning."""
+    path = sample_path(endpoint.target)
+    status, body = servers.http_get(server.port, path)
+    if status != 200:
+        return f"GET {path} -> {status}: {body[:300].decode(errors='replace')}", None
+    try:
+        problem = endpoint.check(json.loads(body))
+    except ValueError:
+        problem = "body is not JSON"
+    return None, (f"GET {path}: {problem}" if problem else None)
+
+
+def load_error(load: LoadResult) -> str | None:
+    """Why a load run counts as failed, or None."""
+    if load.requests == 0:
+        return "no request completed"
+    if load.errors / load.requests > MAX_ERROR_RATE:
+        return f"{load.errors} errors in {load.requests} requests (> {MAX_ERROR_RATE:.0%})"
+    return None
+
+
+def measure(server: servers.Server, endpoint: Endpoint, spec: LoadSpec, warmup: float) -> Measurement:
+    """Warm up, then load the endpoint while snapshotting the server tree's CPU before and after."""
+    error, warning = smoke_check(server, endpoint)
+    if warning:
+        print(f"  warning [{server.label}] {warning}", file=sys.stderr)
+    if error:
+        return Measurement(error=error)
+    if warmup > 0:
+        run_load(server.port, endpoint.target, replace(spec, duration=warmup))
+    before = servers.cpu_snapshot(server.proc.pid)
+    load = run_load(server.port, endpoint.target, spec)
+    after = servers.cpu_snapshot(server.proc.pid)
+    cpu_s = servers.cpu_seconds_between(before, after)
+    error = load_error(load)
+    if before.keys() - after.keys():
+        error = f"server processes {sorted(before.keys() - after.keys())} exited during the load"
+    return Measurement(load, cpu_s, 1000 * cpu_s / load.requests if load.requests else None, error)
+
+
+def measure_side(label: str, asgi_app: str, env: dict[str, str], endpoints: list[Endpoint],
+                 spec: LoadSpec, warmup: float, workers: int) -> list[Measurement]:
+    """Serve asgi_app and measure every endpoint on it; a server that will not start fails them all."""
+    print(f"[{label}] starting {asgi_app} ({workers} workers)", file=sys.stderr)
+    try:
+        with servers.serving(label, asgi_app, env, workers) as server:
+            results = []
+            for endpoint in endpoints:
+                print(f"[{label}] {endpoint.label}: {warmup:g}s warm-up + {spec.duration:g}s load", file=sys.stderr)
+                results.append(measure(server, endpoint, spec, warmup))
+            return results
+    except servers.ServerError as exc:
+        return [Measurement(error=f"server failed to start: {exc}") for _ in endpoints]
+
+
+def ratio(app: Measurement, floor: Measurement) -> float | None:
+    """App CPU per request over floor CPU per request."""
+    if app.cpu_ms_per_request is None or not floor.cpu_ms_per_request:
+        return None
+    return app.cpu_ms_per_request / floor.cpu_ms_per_request
+
+
+def fmt(value: float | None, spec: str) -> str:
+    """A number formatted with spec, or '-' when missing."""
+    return "-" if value is None else format(value, spec)
+
+
+def table_row(endpoint_label: str, side: str, m: Measurement, cpu_ratio: str) -> str:
+    """One line of the results table."""
+    load = m.load
+    return (f"{endpoint_label:<26}{side:<7}{fmt(load and load.rps, '9.1f'):>9}{fmt(load and load.p50_ms, '.2f'):>9}"
+            f"{fmt(load and load.p99_ms, '.2f'):>9}{fmt(m.cpu_ms_per_request, '.3f'):>12}{cpu_ratio:>11}")
+
+
+def print_report(title: str, endpoints: list[Endpoint], app: list[Measurement], floor: list[Measurement],
+                 app_label: str) -> None:
+    """Print the app-vs-floor table, the targets with PASS/FAIL, and any errors."""
+    print(f"\n{title}")
+    print(f"{'endpoint':<26}{'server':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'app/floor':>11}")
+    for endpoint, a, f in zip(endpoints, app, floor):
+        print(table_row(endpoint.label, app_label, a, fmt(ratio(a, f), ".2f") + "x" if ratio(a, f) else "-"))
+        print(table_row("", "floor", f, ""))
+    print("\ntargets (app server CPU per request):")
+    for endpoint, a in zip(endpoints, app):
+        verdict = "-" if a.cpu_ms_per_request is None else ("PASS" if a.cpu_ms_per_request <= endpoint.cpu_target_ms else "FAIL")
+        print(f"  {endpoint.label:<26}<= {endpoint.cpu_target_ms:.1f} ms   {fmt(a.cpu_ms_per_request, '.3f'):>7} ms   {verdict}")
+    for endpoint, side, m in [(e, s, m) for e, a, f in zip(endpoints, app, floor) for s, m in (("app", a), ("floor", f))]:
+        if m.error:
+            print(f"ERROR {side} {endpoint.label}: {m.error}")
+
+
+def measurement_json(m: Measurement) -> dict:
+    """A measurement as plain JSON values."""
+    return {**(asdict(m.load) if m.load else {}), "cpu_s": m.cpu_s, "cpu_ms_per_request": m.cpu_ms_per_request,
+            "error": m.error}
+
+
+def write_results(scenario: str, payload: dict) -> Path:
+    """Write a scenario's figures to bench/.data/results-<scenario>.json."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / f"results-{scenario}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def customers_database(args: argparse.Namespace, app_is_floor: bool) -> tuple[Path, Path]:
+    """The seeded customers database and ids file; schema from the migrations, or plain DDL for floor-only runs."""
+    if seed.has_migrations():
+        try:
+            return seed.ensure_customers_db(args.rows, use_migrations=True, rebuild=args.rebuild)
+        except RuntimeError as exc:
+            if not app_is_floor:
+                raise
+            print(f"warning: {exc}\nfalling back to the built-in DDL (floor-only run)", file=sys.stderr)
+    elif not app_is_floor:
+        raise RuntimeError("app.py or migrations/ not found: run with --only floor until the app exists")
+    return seed.ensure_customers_db(args.rows, use_migrations=False, rebuild=args.rebuild)
+
+
+def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: GET one customer and GET a page of 20, app vs floor. Returns False on errors."""
+    app_is_floor = args.only == "floor"
+    started = time.monotonic()
+    db_path, ids_path = customers_database(args, app_is_floor)
+    print(f"database ready in {time.monotonic() - started:.1f}s: {db_path}", file=sys.stderr)
+    endpoints = [
+        Endpoint("GET /customers/{id}", Target("/api/customers/{id}", ids_path), 2.0, check_customer),
+        Endpoint("GET /customers?limit=20", Target("/api/customers?limit=20"), 3.0, check_page),
+    ]
+    env, app_target = app_env(db_path), FLOOR_APP if app_is_floor else args.app
+    app = measure_side("app", app_target, env, endpoints, spec, args.warmup, args.workers)
+    floor = measure_side("floor", FLOOR_APP, env, endpoints, spec, args.warmup, args.workers)
+    app_label = "floor*" if app_is_floor else "app"
+    print_report(f"customers: {args.rows:,} rows, {spec.tool} -t{spec.threads} -c{spec.connections}, "
+                 f"{spec.duration:g}s per endpoint after {args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
+                 endpoints, app, floor, app_label)
+    if app_is_floor:
+        print("  (* --only floor: the app side is also served by the floor app)")
+    rows = [{"endpoint": e.label, "path": e.target.path, "cpu_target_ms": e.cpu_target_ms,
+             "app": measurement_json(a), "floor": measurement_json(f), "cpu_ratio": ratio(a, f),
+             "target_pass": None if a.cpu_ms_per_request is None else a.cpu_ms_per_request <= e.cpu_target_ms}
+            for e, a, f in zip(endpoints, app, floor)]
+    ok = not any(m.error for m in app + floor)
+    path = write_results("customers", {
+        "scenario": "customers", "rows": args.rows, "app": app_target, "floor": FLOOR_APP,
+        "loadgen": spec.tool, "threads": spec.threads, "connections": spec.connections,
+        "duration_s": spec.duration, "warmup_s": args.warmup, "workers": args.workers,
+        "ok": ok, "endpoints": rows})
+    print(f"results: {path}")
+    return ok
+
+
+SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {"customers": run_customers}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", metavar="scenario",
+                        help=f"scenarios to run (default: all of {', '.join(SCENARIOS)})")
+    parser.add_argument("--only", choices=["floor"], help="serve the app side with the floor app too (app not ready)")
+    parser.add_argument("--app", default="app:app", help="ASGI import string of the app (default: app:app)")
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                        help="load generator (default: wrk if on PATH, else the Python client)")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per endpoint and server")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up seconds before each load")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the 2nd core to the server)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
+    parser.add_argument("--rows", type=int, default=100_000, help="customers to seed")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
+    args = parser.parse_args(argv)
+    unknown = set(args.scenarios) - SCENARIOS.keys()
+    if unknown:
+        parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
+    return args
+
+
+def exit_on_signal(signum, frame) -> None:
+    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so the finally blocks stop the servers."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen scenarios; 0 when every server started and every load stayed under 1% errors."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    signal.signal(signal.SIGHUP, exit_on_signal)
+    spec = LoadSpec(args.duration, args.connections, args.threads, resolve_tool(args.loadgen))
+    ok = True
+    try:
+        for name in args.scenarios or list(SCENARIOS):
+            ok = SCENARIOS[name](args, spec) and ok
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Build the cached benchmark SQLite database: schema from the app's migrations, then deterministic fake rows."""
+
+import hashlib
+import json
+import random
+import sqlite3
+import subprocess
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bench.environment import DATA_DIR, ROOT, app_env, python_exe
+
+SEED_VERSION = 1  # bump whenever customer_rows() output changes, to invalidate cached databases
+FIRST_NAMES = ("Ana", "Bruno", "Carla", "David", "Elena", "Felipe", "Grace", "Hugo", "Iris", "John",
+               "Karin", "Luis", "Maria", "Nina", "Otto", "Paula", "Rafael", "Sofia", "Tomas", "Vera")
+LAST_NAMES = ("Almeida", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hoffmann", "Ito",
+              "Jones", "Keller", "Lima", "Martin", "Nunes", "Oliveira", "Perez", "Rossi", "Silva")
+LOCALES = (("US", "en"), ("BR", "pt"), ("GB", "en"), ("DE", "de"), ("FR", "fr"),
+           ("CA", "en"), ("MX", "es"), ("ES", "es"), ("PT", "pt"), ("IT", "it"))
+ACCOUNTS = 100
+CREATED_START = datetime(2025, 1, 1)
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
+COLUMNS = ("pk", "id", "email", "first_name", "last_name", "phone_number", "client_member_id",
+           "account_id", "document", "country", "language", "created_at", "updated_at", "version")
+
+# Used only when the app's migrations are absent (floor-only runs); mirrors the migration's table.
+FALLBACK_DDL = """
+CREATE TABLE customers (
+    pk INTEGER PRIMARY KEY AUTOINCREMENT,
+    id VARCHAR(64) NOT NULL UNIQUE,
+    email VARCHAR(254) UNIQUE,
+    first_name VARCHAR(64),
+    last_name VARCHAR(64),
+    phone_number VARCHAR(16),
+    client_member_id VARCHAR(32),
+    account_id INTEGER,
+    document VARCHAR(11) UNIQUE,
+    country VARCHAR(2),
+    language VARCHAR(2),
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL,
+    version INTEGER NOT NULL,
+    UNIQUE (account_id, phone_number),
+    UNIQUE (account_id, client_member_id)
+);
+CREATE INDEX ix_customers_created_at_pk ON customers (created_at, pk);
+CREATE INDEX ix_customers_last_name_pk ON customers (last_name, pk);
+"""
+
+
+def has_migrations() -> bool:
+    """Whether the app and its alembic migrations exist in the tree."""
+    has_app = (ROOT / "app.py").exists() or (ROOT / "app" / "__init__.py").exists()
+    return has_app and (ROOT / "migrations").is_dir()
+
+
+def migrations_fingerprint() -> str:
+    """Hash of every file under migrations/, so a new revision invalidates the cached database."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "migrations").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(rows: int, use_migrations: bool) -> dict:
+    """What the cached database depends on."""
+    schema = migrations_fingerprint() if use_migrations else hashlib.sha256(FALLBACK_DDL.encode()).hexdigest()
+    return {"rows": rows, "seed_version": SEED_VERSION, "schema": "migrations" if use_migrations else "ddl",
+            "schema_hash": schema}
+
+
+def cpf(base: int) -> str:
+    """An 11-digit Brazilian CPF with valid check digits from a 9-digit base number."""
+    digits = [int(c) for c in f"{base:09d}"]
+    for weight_start in (10, 11):
+        total = sum(d * w for d, w in zip(digits, range(weight_start, 1, -1)))
+        digits.append(0 if total % 11 < 2 else 11 - total % 11)
+    return "".join(map(str, digits))
+
+
+def customer_rows(count: int):
+    """Yield deterministic customers: unique ids/emails/documents, unique phones per account, increasing created_at."""
+    rng = random.Random(20251122)
+    for i in range(count):
+        country, language = LOCALES[i % len(LOCALES)]
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        created = (CREATED_START + timedelta(seconds=60 * i, microseconds=rng.randrange(1_000_000))).strftime(SQLITE_TIME)
+        yield (
+            i + 1,
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            f"{first}.{last}.{i}@example.com".lower(),
+            first,
+            last,
+            f"+1323{200 + i // 10_000:03d}{i % 10_000:04d}",  # unique for i < 8,000,000
+            f"M{i:08d}",
+            1 + i % ACCOUNTS,
+            cpf((i * 7919 + 12_345_678) % 1_000_000_000),  # 7919 is coprime with 10**9: unique bases
+            country,
+            language,
+            created,
+            created,
+            1,
+        )
+
+
+def run_migrations(db_path: Path) -> None:
+    """Create the schema with the app's own alembic migrations (`flask --app app db upgrade`)."""
+    result = subprocess.run([python_exe(), "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT,
+                            env=app_env(db_path), capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"migration failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+
+
+def insert_customers(db_path: Path, rows: int) -> None:
+    """Bulk insert the fake customers in one transaction."""
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    with sqlite3.connect(db_path) as conn:
+        conn.executemany(f"INSERT INTO customers ({', '.join(COLUMNS)}) VALUES ({placeholders})", customer_rows(rows))
+    conn.close()
+
+
+def remove_database(db_path: Path) -> None:
+    """Delete a SQLite file and its sidecars."""
+    # A stale -wal left beside a new file would be replayed into it (the app runs in WAL mode).
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+
+def build_database(db_path: Path, rows: int, use_migrations: bool) -> None:
+    """Create a fresh database at db_path (schema + rows)."""
+    remove_database(db_path)
+    if use_migrations:
+        run_migrations(db_path)
+    else:
+        with sqlite3.connect(db_path) as conn:
+            conn.executescript(FALLBACK_DDL)
+        conn.close()
+    insert_customers(db_path, rows)
+
+
+def write_ids_file(db_path: Path, ids_path: Path) -> None:
+    """Write every public customer id, one per line, for the load generators."""
+    with sqlite3.connect(db_path) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM customers ORDER BY pk")]
+    conn.close()
+    ids_path.write_text("\n".join(ids) + "\n")
+
+
+def ensure_customers_db(rows: int, use_migrations: bool, rebuild: bool = False) -> tuple[Path, Path]:
+    """Return (database, ids file), rebuilding them when the schema, the seed or the row count changed."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db_path, key_path, ids_path = DATA_DIR / "customers.db", DATA_DIR / "customers.key.json", DATA_DIR / "customer-ids.txt"
+    key = cache_key(rows, use_migrations)
+    cached = key_path.exists() and json.loads(key_path.read_text()) == key
+    if rebuild or not cached or not db_path.exists() or not ids_path.exists():
+        key_path.unlink(missing_ok=True)
+        # Build beside the target and rename, so an interrupted build never leaves a half-seeded cache.
+        tmp_path = DATA_DIR / "customers.db.tmp"
+        build_database(tmp_path, rows, use_migrations)
+        remove_database(db_path)
+        tmp_path.replace(db_path)
+        write_ids_file(db_path, ids_path)
+        key_path.write_text(json.dumps(key))
+    return db_path, ids_path

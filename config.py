@@ -1,0 +1,103 @@
+"""Settings read from the environment (and an optional .env file), with safe defaults."""
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+def _flag(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value if value else default
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """Anchor a relative SQLite path at the project directory, not the working directory."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == "sqlite://":
+        return url
+    path = url[len(prefix):]
+    if path == ":memory:" or path.startswith("file:"):
+        return url
+    return prefix + str(BASE_DIR / path)
+
+
+def _development_secret_key() -> str:
+    """A key generated on first use and kept in instance/, so restarts keep tokens valid."""
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a configuration the service refuses to run with."""
+
+
+def load_settings(overrides: dict | None = None) -> dict:
+    """Build the Flask configuration from the environment, then apply explicit overrides."""
+    load_dotenv(BASE_DIR / ".env", override=False)
+    overrides = dict(overrides or {})
+
+    def setting(name: str, default: str):
+        return overrides.pop(name) if name in overrides else _env(name, default)
+
+    app_env = setting("APP_ENV", "development")
+    if app_env not in ENVIRONMENTS:
+        raise ConfigurationError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+    production = app_env == "production"
+
+    host = setting("HOST", "127.0.0.1")
+    port = int(setting("PORT", "8000"))
+    secret_key = setting("SECRET_KEY", "")
+    if not secret_key:
+        if production:
+            raise ConfigurationError("SECRET_KEY must be set in production")
+        secret_key = _development_secret_key()
+    if production and len(secret_key.encode()) < 32:
+        raise ConfigurationError("SECRET_KEY must be at least 32 bytes in production")
+
+    page_size_default = int(setting("PAGE_SIZE_DEFAULT", "20"))
+    page_size_max = int(setting("PAGE_SIZE_MAX", "100"))
+    if not 1 <= page_size_default <= page_size_max:
+        raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
+
+    supported_languages = setting("SUPPORTED_LANGUAGES", "")
+    settings = {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "test",
+        "SECRET_KEY": secret_key,
+        "HOST": host,
+        "PORT": port,
+        "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
+        "SQLALCHEMY_DATABASE_URI": _absolute_sqlite_url(
+            setting("DATABASE_URL", "sqlite:///instance/customers.db")
+        ),
+        "AUTO_MIGRATE": _flag(setting("AUTO_MIGRATE", "false" if production else "true")),
+        "LOG_LEVEL": setting("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": setting("LOG_FORMAT", "json"),
+        "DEFAULT_PHONE_REGION": setting("DEFAULT_PHONE_REGION", "US").upper(),
+        "SUPPORTED_LANGUAGES": frozenset(
+            code.strip().lower() for code in supported_languages.split(",") if code.strip()
+        ),
+        "PAGE_SIZE_DEFAULT": page_size_default,
+        "PAGE_SIZE_MAX": page_size_max,
+        "MAX_REQUEST_BYTES": int(setting("MAX_REQUEST_BYTES", str(1024 * 1024))),
+        "VALIDATE_RESPONSES": _flag(setting("VALIDATE_RESPONSES", "false" if production else "true")),
+    }
+    settings.update(overrides)
+    return settings

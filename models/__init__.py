@@ -1,0 +1,26 @@
+"""SQLAlchemy models and the Flask-SQLAlchemy extension they are bound through."""
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+# Constraint names are stable across SQLite and PostgreSQL, so migrations can name them
+# and a unique violation can be traced back to the field it protects.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+from models.customer import Customer  # noqa: E402  (models register on Base.metadata)
+
+__all__ = ["Base", "Customer", "db"]

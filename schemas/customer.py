@@ -1,0 +1,93 @@
+"""Customer input (validate + normalise) and representation."""
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from services import customer_rules as rules
+from services.errors import FieldError, InvalidInput
+
+REPRESENTED_FIELDS = ("id", *rules.MUTABLE_FIELDS)
+
+
+class Normalised(fields.String):
+    """A string field whose stored form comes from a rule in services.customer_rules."""
+
+    def __init__(self, rule: Callable[[str, "CustomerInput"], str], **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.rule = rule
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return self.rule(text, self.root)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class CustomerInput(Schema):
+    """The writable fields of a customer; absent keys stay absent, null clears."""
+
+    class Meta:
+        unknown = RAISE
+
+    def __init__(self, *, phone_region: str, supported_languages: frozenset[str], **kwargs):
+        super().__init__(**kwargs)
+        self.phone_region = phone_region
+        self.supported_languages = supported_languages
+
+    email = Normalised(lambda v, s: rules.normalise_email(v))
+    first_name = Normalised(lambda v, s: rules.normalise_name(v))
+    last_name = Normalised(lambda v, s: rules.normalise_name(v))
+    phone_number = Normalised(lambda v, s: rules.normalise_phone(v, s.phone_region))
+    client_member_id = Normalised(lambda v, s: rules.normalise_client_member_id(v))
+    account_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    document = Normalised(lambda v, s: rules.normalise_document(v))
+    country = Normalised(lambda v, s: rules.normalise_country(v))
+    language = Normalised(lambda v, s: rules.normalise_language(v, s.supported_languages))
+
+
+class NewCustomerInput(CustomerInput):
+    """A new customer may bring its own public id (exports carry one)."""
+
+    id = Normalised(lambda v, s: rules.normalise_customer_id(v))
+
+
+def load_customer(schema: CustomerInput, body: dict) -> dict:
+    """Validate and normalise a body, turning every field's complaint into one InvalidInput."""
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise InvalidInput(_field_errors(exc.messages)) from None
+
+
+def _field_errors(messages: dict | list, prefix: str = "") -> list[FieldError]:
+    if isinstance(messages, list):
+        return [FieldError(prefix or "body", str(m)) for m in messages]
+    errors = []
+    for field, inner in messages.items():
+        name = "body" if field == "_schema" else f"{prefix}{field}"
+        if isinstance(inner, dict):
+            errors.extend(_field_errors(inner, prefix=f"{name}."))
+        else:
+            errors.extend(FieldError(name, str(m)) for m in inner)
+    return errors
+
+
+def timestamp(value: datetime) -> str:
+    """UTC ISO 8601 with a trailing Z."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def customer_representation(record: Mapping) -> dict:
+    """The public JSON of a customer record (a row mapping or a dict of column values).
+
+    Written by hand rather than as a marshmallow dump: it runs on every read, and this is
+    several times cheaper for the same output.
+    """
+    body = {name: record[name] for name in REPRESENTED_FIELDS}
+    body["created_at"] = timestamp(record["created_at"])
+    body["updated_at"] = timestamp(record["updated_at"])
+    return body
+

@@ -1,0 +1,261 @@
+"""Customer records: look-up, listing with keyset pages, and writes guarded by the database."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import Customer, db
+from models.types import utcnow
+from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_phone
+from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from services.pagination import decode_cursor, encode_cursor
+
+COLUMNS = Customer.__table__.c
+RECORD_COLUMNS = [c for c in COLUMNS if c.key != "pk"]
+
+# Sort name -> (column, descending, nullable). Ties always break on the internal key.
+SORTS = {
+    "created_at": (COLUMNS.created_at, False, False),
+    "-created_at": (COLUMNS.created_at, True, False),
+    "email": (COLUMNS.email, False, True),
+    "last_name": (COLUMNS.last_name, False, True),
+}
+
+# Constraint (PostgreSQL) or column list (SQLite) -> the field a duplicate is reported on.
+UNIQUE_FIELDS = {
+    "uq_customers_id": "id",
+    "uq_customers_email": "email",
+    "uq_customers_document": "document",
+    "uq_customers_account_id_phone_number": "phone_number",
+    "uq_customers_account_id_client_member_id": "client_member_id",
+    "customers.id": "id",
+    "customers.email": "email",
+    "customers.document": "document",
+    "customers.account_id, customers.phone_number": "phone_number",
+    "customers.account_id, customers.client_member_id": "client_member_id",
+}
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SELECT_BY_ID = select(*RECORD_COLUMNS).where(COLUMNS.id == db.bindparam("ref"))
+SELECT_BY_EMAIL = select(*RECORD_COLUMNS).where(COLUMNS.email == db.bindparam("ref"))
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    account_id: int | None = None
+    phone_number: str | None = None
+    client_member_id: str | None = None
+    email: str | None = None
+    document: str | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    next_cursor: str | None
+
+
+def _ref_statement(ref: str):
+    return SELECT_BY_EMAIL if "@" in ref else SELECT_BY_ID
+
+
+def _ref_value(ref: str) -> str:
+    return ref.strip().lower() if "@" in ref else ref
+
+
+def get_customer(ref: str) -> dict:
+    """The record of the customer with this id or email, as a dict of column values."""
+    row = db.session.execute(_ref_statement(ref), {"ref": _ref_value(ref)}).mappings().first()
+    if row is None:
+        raise NotFound(f"No customer {ref!r}.")
+    return dict(row)
+
+
+def customer_from_ref(ref: str) -> Customer:
+    """The ORM object of the customer with this id or email, for writing."""
+    condition = Customer.email == _ref_value(ref) if "@" in ref else Customer.id == ref
+    customer = db.session.scalars(select(Customer).where(condition)).first()
+    if customer is None:
+        raise NotFound(f"No customer {ref!r}.")
+    return customer
+
+
+def list_customers(
+    filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str
+) -> Page:
+    """One keyset page of customers matching every given filter."""
+    column, descending, nullable = SORTS[sort]
+    statement = select(COLUMNS.pk, *RECORD_COLUMNS).where(*_filter_conditions(filters, phone_region))
+    if cursor is not None:
+        value, pk = decode_cursor(cursor, sort, 2)
+        statement = statement.where(_after(column, descending, nullable, _cursor_value(column, value), pk))
+    order = [column.desc(), COLUMNS.pk.desc()] if descending else [column, COLUMNS.pk]
+    if nullable:
+        order.insert(0, column.is_(None))
+    rows = db.session.execute(statement.order_by(*order).limit(limit + 1)).mappings().all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(sort, [_cursor_key(last[column.key]), last["pk"]])
+    return Page(items=[dict(row) for row in rows], next_cursor=next_cursor)
+
+
+def _filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
+    conditions = []
+    if filters.account_id is not None:
+        conditions.append(COLUMNS.account_id == filters.account_id)
+    if filters.phone_number is not None:
+        try:
+            phone = normalise_phone(filters.phone_number, phone_region)
+        except ValueError as exc:
+            raise InvalidInput.single("phone_number", str(exc)) from None
+        conditions.append(COLUMNS.phone_number == phone)
+    if filters.client_member_id is not None:
+        conditions.append(COLUMNS.client_member_id == filters.client_member_id.strip())
+    if filters.email is not None:
+        conditions.append(COLUMNS.email == filters.email.strip().lower())
+    if filters.document is not None:
+        digits = "".join(ch for ch in filters.document if ch.isdigit())
+        conditions.append(COLUMNS.document == digits)
+    if filters.q is not None:
+        pattern = _escape_like(filters.q.strip().lower()) + "%"
+        searched = (COLUMNS.first_name, COLUMNS.last_name, COLUMNS.email)
+        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in searched)))
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cursor_key(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _cursor_value(column, value):
+    if value is None:
+        return None
+    try:
+        if column is COLUMNS.created_at:
+            return datetime.fromisoformat(value)
+        if not isinstance(value, str):
+            raise TypeError
+    except (TypeError, ValueError):
+        raise InvalidInput.single("cursor", "is not a cursor returned by this collection") from None
+    return value
+
+
+def _after(column, descending: bool, nullable: bool, value, pk):
+    """The rows that come after (value, pk) in this ordering (NULLs sort last)."""
+    if not isinstance(pk, int):
+        raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+    if value is None:
+        return and_(column.is_(None), COLUMNS.pk > pk)
+    if descending:
+        return or_(column < value, and_(column == value, COLUMNS.pk < pk))
+    after = or_(column > value, and_(column == value, COLUMNS.pk > pk))
+    return or_(after, column.is_(None)) if nullable else after
+
+
+def _require_contact(values: dict) -> None:
+    if not any(values.get(field) is not None for field in CONTACT_FIELDS):
+        raise InvalidInput.single(
+            "body", "a customer needs at least one of " + ", ".join(CONTACT_FIELDS)
+        )
+
+
+def _check_if_match(customer: Customer, if_match: str | None) -> None:
+    if if_match is None:
+        return
+    tags = {tag.strip() for tag in if_match.split(",")}
+    if "*" in tags:
+        return
+    if version_tag(record_of(customer)) not in tags:
+        raise PreconditionFailed("The customer changed since it was read (If-Match does not match its ETag).")
+
+
+def version_tag(record: dict) -> str:
+    """A strong ETag that changes on every write of the record (and differs across re-creations)."""
+    micros = (record["updated_at"] - EPOCH) // timedelta(microseconds=1)
+    version = record["version"]
+    return f'"{version}-{micros:x}"'
+
+
+def record_of(customer: Customer) -> dict:
+    """The column values of an ORM customer, shaped like the rows get_customer returns."""
+    return {c.key: getattr(customer, c.key) for c in RECORD_COLUMNS}
+
+
+def _commit(customer: Customer) -> dict:
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        field = _conflicting_field(exc)
+        raise Conflict(field, f"Another customer already has this {field}.") from None
+    except StaleDataError:
+        db.session.rollback()
+        raise PreconditionFailed("The customer changed while this request was being handled.") from None
+    return record_of(customer)
+
+
+def _conflicting_field(exc: IntegrityError) -> str:
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name in UNIQUE_FIELDS:
+        return UNIQUE_FIELDS[name]
+    message = str(exc.orig)
+    for key in sorted(UNIQUE_FIELDS, key=len, reverse=True):
+        if key in message:
+            return UNIQUE_FIELDS[key]
+    raise exc
+
+
+def create_customer(values: dict) -> dict:
+    """Store a new customer; a duplicate key is a Conflict naming the field."""
+    _require_contact(values)
+    now = utcnow()
+    customer = Customer(
+        id=values.get("id") or secrets.token_urlsafe(12),
+        **{k: v for k, v in values.items() if k != "id"},
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(customer)
+    return _commit(customer)
+
+
+def update_customer(ref: str, changes: dict, *, replace: bool, if_match: str | None) -> dict:
+    """Apply changes (PATCH) or replace every mutable field (PUT); updated_at moves if anything changed."""
+    customer = customer_from_ref(ref)
+    _check_if_match(customer, if_match)
+    if replace:
+        changes = {field: changes.get(field) for field in MUTABLE_FIELDS}
+    merged = record_of(customer) | changes
+    _require_contact(merged)
+    changed = False
+    for field, value in changes.items():
+        if getattr(customer, field) != value:
+            setattr(customer, field, value)
+            changed = True
+    if not changed:
+        db.session.rollback()
+        return merged
+    # Never let two successive versions share a timestamp, even within one clock tick.
+    customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))
+    return _commit(customer)
+
+
+def delete_customer(ref: str, *, if_match: str | None) -> None:
+    """Erase the customer."""
+    customer = customer_from_ref(ref)
+    _check_if_match(customer, if_match)
+    db.session.delete(customer)
+    _commit(customer)

@@ -1,0 +1,49 @@
+"""Why a service refused: each error maps to one HTTP status in api.problems."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ServiceError(Exception):
+    """Base of the refusals a caller can act on."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    """The input breaks a rule; `errors` names each offending field."""
+
+    def __init__(self, errors: list[FieldError], detail: str = "The request has invalid fields."):
+        super().__init__(detail)
+        self.errors = errors
+
+    @classmethod
+    def single(cls, field: str, message: str) -> "InvalidInput":
+        return cls([FieldError(field, message)], detail=f"{field}: {message}")
+
+
+class NotFound(ServiceError):
+    """No such record, or none the caller may see."""
+
+
+class Conflict(ServiceError):
+    """The write collides with existing data on `field`."""
+
+    def __init__(self, field: str, detail: str):
+        super().__init__(detail)
+        self.field = field
+
+
+class PreconditionFailed(ServiceError):
+    """The caller's If-Match no longer describes the stored record."""
+
+
+class Unavailable(ServiceError):
+    """The service cannot serve right now (a dependency is down or not ready)."""

@@ -1,0 +1,72 @@
+"""The service starts the documented ways: `python app.py` and `uvicorn app:app`."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture
+def server_env(tmp_path):
+    """Environment for a server on a free port with its own SQLite file."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "SECRET_KEY": "k" * 40,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "INFO",
+    }
+    return env, port
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "app.py"],
+        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", "{port}"],
+    ],
+    ids=["python app.py", "uvicorn app:app"],
+)
+def test_server_starts_migrates_and_answers(server_env, command):
+    """The server applies migrations at start-up, answers on HOST:PORT and logs JSON lines."""
+    env, port = server_env
+    argv = [part.format(port=port) for part in command]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ready = _wait_for(f"http://127.0.0.1:{port}/api/ready", process)
+        assert ready.status_code == 200, ready.text
+        created = httpx.post(f"http://127.0.0.1:{port}/api/customers", json={"email": "a@example.com"}, timeout=5)
+        assert created.status_code == 201
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=15)
+    request_id = created.headers["x-request-id"]
+    assert f'"request_id":"{request_id}"' in output
