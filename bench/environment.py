@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 DATA_DIR = BENCH_DIR / ".data"
 # A fixed, bench-only key: the app requires one of at least 32 characters in production mode.
-SECRET_KEY = "bench-only-secret-key-never-used-outside-the-benchmark"
+SECRET_KEY = "bench-only-secret-key-never-used-outside-the-benchmark"  # noqa: S105
 
 
 def python_exe() -> str:

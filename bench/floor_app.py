@@ -13,8 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-FIELDS = ("id", "email", "first_name", "last_name", "phone_number", "client_member_id", "account_id",
-          "document", "country", "language", "created_at", "updated_at")
+FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "client_member_id",
+    "account_id",
+    "document",
+    "country",
+    "language",
+    "created_at",
+    "updated_at",
+)
 SELECT = f"SELECT {', '.join(FIELDS)}, pk FROM customers"
 CREATED_AT, PK = FIELDS.index("created_at"), len(FIELDS)  # column positions in SELECT rows
 MAX_LIMIT = 100
@@ -25,7 +37,7 @@ def database_path() -> str:
     url = os.environ["DATABASE_URL"]
     if not url.startswith("sqlite:///"):
         raise RuntimeError(f"floor_app needs a sqlite:/// DATABASE_URL, got {url!r}")
-    return url[len("sqlite:///"):]
+    return url[len("sqlite:///") :]
 
 
 # Each uvicorn worker imports this module in its own process, so this is one connection per worker.
@@ -40,7 +52,7 @@ def iso_time(stored: str) -> str:
 
 def customer_json(row: tuple) -> dict:
     """The public JSON object of a customer row (the trailing pk is dropped)."""
-    customer = dict(zip(FIELDS, row))
+    customer = dict(zip(FIELDS, row, strict=False))
     customer["created_at"] = iso_time(customer["created_at"])
     customer["updated_at"] = iso_time(customer["updated_at"])
     return customer
@@ -53,8 +65,9 @@ def json_response(body, status: int = 200, media_type: str = "application/json")
 
 def problem(status: int, title: str, detail: str) -> Response:
     """An RFC 7807 problem+json response."""
-    return json_response({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                         status, "application/problem+json")
+    return json_response(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}, status, "application/problem+json"
+    )
 
 
 def encode_cursor(created_at: str, pk: int) -> str:
@@ -92,15 +105,18 @@ async def list_customers(request: Request) -> Response:
     if after is None:
         rows = DB.execute(f"{SELECT} ORDER BY created_at, pk LIMIT ?", (limit + 1,)).fetchall()
     else:
-        rows = DB.execute(f"{SELECT} WHERE (created_at, pk) > (?, ?) ORDER BY created_at, pk LIMIT ?",
-                          (*after, limit + 1)).fetchall()
+        rows = DB.execute(
+            f"{SELECT} WHERE (created_at, pk) > (?, ?) ORDER BY created_at, pk LIMIT ?", (*after, limit + 1)
+        ).fetchall()
     page = rows[:limit]
     next_cursor = encode_cursor(page[-1][CREATED_AT], page[-1][PK]) if len(rows) > limit else None
     return json_response({"items": [customer_json(row) for row in page], "next_cursor": next_cursor})
 
 
-app = Starlette(routes=[
-    Route("/api/health", health),
-    Route("/api/customers", list_customers),
-    Route("/api/customers/{id}", get_customer),
-])
+app = Starlette(
+    routes=[
+        Route("/api/health", health),
+        Route("/api/customers", list_customers),
+        Route("/api/customers/{id}", get_customer),
+    ]
+)

@@ -73,8 +73,15 @@ def run_load(port: int, target: Target, spec: LoadSpec) -> LoadResult:
 
 def wrk_command(port: int, target: Target, spec: LoadSpec) -> list[str]:
     """The wrk command line; ids-file targets go through the Lua script that picks a random id."""
-    command = ["wrk", f"-t{spec.threads}", f"-c{spec.connections}", f"-d{max(1, round(spec.duration))}s",
-               "--timeout", f"{RESPONSE_TIMEOUT:.0f}s", "--latency"]
+    command = [
+        "wrk",
+        f"-t{spec.threads}",
+        f"-c{spec.connections}",
+        f"-d{max(1, round(spec.duration))}s",
+        "--timeout",
+        f"{RESPONSE_TIMEOUT:.0f}s",
+        "--latency",
+    ]
     if target.ids_file is None:
         return command + [f"http://{HOST}:{port}{target.path}"]
     prefix, _, suffix = target.path.partition("{id}")
@@ -83,8 +90,7 @@ def wrk_command(port: int, target: Target, spec: LoadSpec) -> list[str]:
 
 def run_wrk(port: int, target: Target, spec: LoadSpec) -> LoadResult:
     """Run wrk and parse its summary."""
-    result = subprocess.run(wrk_command(port, target, spec), capture_output=True, text=True,
-                            timeout=spec.duration + 30)
+    result = subprocess.run(wrk_command(port, target, spec), capture_output=True, text=True, timeout=spec.duration + 30)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed (exit {result.returncode}): {result.stderr.strip() or result.stdout}")
     return parse_wrk(result.stdout)
@@ -104,14 +110,32 @@ def parse_wrk(output: str) -> LoadResult:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
-    return LoadResult("wrk", requests, errors, seconds, requests / seconds if seconds else 0.0,
-                      to_ms(percentiles["50"]), to_ms(percentiles["99"]))
+    return LoadResult(
+        "wrk",
+        requests,
+        errors,
+        seconds,
+        requests / seconds if seconds else 0.0,
+        to_ms(percentiles["50"]),
+        to_ms(percentiles["99"]),
+    )
 
 
 def run_python_client(port: int, target: Target, spec: LoadSpec) -> LoadResult:
     """Run the asyncio client in its own process, so its CPU never competes inside ours."""
-    command = [python_exe(), "-m", "bench.load", "--port", str(port), "--path", target.path,
-               "--duration", str(spec.duration), "--connections", str(spec.connections)]
+    command = [
+        python_exe(),
+        "-m",
+        "bench.load",
+        "--port",
+        str(port),
+        "--path",
+        target.path,
+        "--duration",
+        str(spec.duration),
+        "--connections",
+        str(spec.connections),
+    ]
     if target.ids_file is not None:
         command += ["--ids-file", str(target.ids_file)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=spec.duration + 30)
@@ -121,6 +145,7 @@ def run_python_client(port: int, target: Target, spec: LoadSpec) -> LoadResult:
 
 
 # --- the asyncio client (runs in the subprocess) ---
+
 
 class PathPicker:
     """Produces request paths: fixed, or with a random id from a list."""
@@ -198,8 +223,15 @@ async def drive(port: int, template: str, ids: list[str], duration: float, conne
     await asyncio.wait_for(asyncio.gather(*loops), duration + RESPONSE_TIMEOUT + 5)
     elapsed = time.perf_counter() - started
     latencies = sorted(stats["latencies"])
-    return LoadResult("python", len(latencies), stats["errors"], elapsed, len(latencies) / elapsed,
-                      percentile_ms(latencies, 0.50), percentile_ms(latencies, 0.99))
+    return LoadResult(
+        "python",
+        len(latencies),
+        stats["errors"],
+        elapsed,
+        len(latencies) / elapsed,
+        percentile_ms(latencies, 0.50),
+        percentile_ms(latencies, 0.99),
+    )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Usage: .venv/bin/python -m bench.run [scenario ...] [--only floor] [--loadgen py
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +22,20 @@ from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # n
 
 FLOOR_APP = "bench.floor_app:app"
 MAX_ERROR_RATE = 0.01
-CUSTOMER_KEYS = {"id", "email", "first_name", "last_name", "phone_number", "client_member_id", "account_id",
-                 "document", "country", "language", "created_at", "updated_at"}
+CUSTOMER_KEYS = {
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "client_member_id",
+    "account_id",
+    "document",
+    "country",
+    "language",
+    "created_at",
+    "updated_at",
+}
 
 
 @dataclass(frozen=True)
@@ -94,16 +107,19 @@ def load_error(load: LoadResult) -> str | None:
 
 def measure(server: servers.Server, endpoint: Endpoint, spec: LoadSpec, warmup: float) -> Measurement:
     """Warm up, then load the endpoint while snapshotting the server tree's CPU before and after."""
-    error, warning = smoke_check(server, endpoint)
-    if warning:
-        print(f"  warning [{server.label}] {warning}", file=sys.stderr)
-    if error:
-        return Measurement(error=error)
-    if warmup > 0:
-        run_load(server.port, endpoint.target, replace(spec, duration=warmup))
-    before = servers.cpu_snapshot(server.proc.pid)
-    load = run_load(server.port, endpoint.target, spec)
-    after = servers.cpu_snapshot(server.proc.pid)
+    try:
+        error, warning = smoke_check(server, endpoint)
+        if warning:
+            print(f"  warning [{server.label}] {warning}", file=sys.stderr)
+        if error:
+            return Measurement(error=error)
+        if warmup > 0:
+            run_load(server.port, endpoint.target, replace(spec, duration=warmup))
+        before = servers.cpu_snapshot(server.proc.pid)
+        load = run_load(server.port, endpoint.target, spec)
+        after = servers.cpu_snapshot(server.proc.pid)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        return Measurement(error=f"{type(exc).__name__}: {exc}")
     cpu_s = servers.cpu_seconds_between(before, after)
     error = load_error(load)
     if before.keys() - after.keys():
@@ -111,8 +127,15 @@ def measure(server: servers.Server, endpoint: Endpoint, spec: LoadSpec, warmup: 
     return Measurement(load, cpu_s, 1000 * cpu_s / load.requests if load.requests else None, error)
 
 
-def measure_side(label: str, asgi_app: str, env: dict[str, str], endpoints: list[Endpoint],
-                 spec: LoadSpec, warmup: float, workers: int) -> list[Measurement]:
+def measure_side(
+    label: str,
+    asgi_app: str,
+    env: dict[str, str],
+    endpoints: list[Endpoint],
+    spec: LoadSpec,
+    warmup: float,
+    workers: int,
+) -> list[Measurement]:
     """Serve asgi_app and measure every endpoint on it; a server that will not start fails them all."""
     print(f"[{label}] starting {asgi_app} ({workers} workers)", file=sys.stderr)
     try:
@@ -141,31 +164,47 @@ def fmt(value: float | None, spec: str) -> str:
 def table_row(endpoint_label: str, side: str, m: Measurement, cpu_ratio: str) -> str:
     """One line of the results table."""
     load = m.load
-    return (f"{endpoint_label:<26}{side:<7}{fmt(load and load.rps, '9.1f'):>9}{fmt(load and load.p50_ms, '.2f'):>9}"
-            f"{fmt(load and load.p99_ms, '.2f'):>9}{fmt(m.cpu_ms_per_request, '.3f'):>12}{cpu_ratio:>11}")
+    return (
+        f"{endpoint_label:<26}{side:<7}{fmt(load and load.rps, '9.1f'):>9}{fmt(load and load.p50_ms, '.2f'):>9}"
+        f"{fmt(load and load.p99_ms, '.2f'):>9}{fmt(m.cpu_ms_per_request, '.3f'):>12}{cpu_ratio:>11}"
+    )
 
 
-def print_report(title: str, endpoints: list[Endpoint], app: list[Measurement], floor: list[Measurement],
-                 app_label: str) -> None:
+def target_met(endpoint: Endpoint, m: Measurement) -> bool | None:
+    """Whether the app's CPU per request is within the endpoint's budget (None when not measured)."""
+    return None if m.cpu_ms_per_request is None else m.cpu_ms_per_request <= endpoint.cpu_target_ms
+
+
+def verdict(endpoint: Endpoint, m: Measurement) -> str:
+    """PASS, FAIL or '-' for the target column."""
+    return {True: "PASS", False: "FAIL", None: "-"}[target_met(endpoint, m)]
+
+
+def print_report(
+    title: str, endpoints: list[Endpoint], app: list[Measurement], floor: list[Measurement], app_label: str
+) -> None:
     """Print the app-vs-floor table, the targets with PASS/FAIL, and any errors."""
     print(f"\n{title}")
     print(f"{'endpoint':<26}{'server':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'app/floor':>11}")
-    for endpoint, a, f in zip(endpoints, app, floor):
+    for endpoint, a, f in zip(endpoints, app, floor, strict=True):
         print(table_row(endpoint.label, app_label, a, fmt(ratio(a, f), ".2f") + "x" if ratio(a, f) else "-"))
         print(table_row("", "floor", f, ""))
     print("\ntargets (app server CPU per request):")
-    for endpoint, a in zip(endpoints, app):
-        verdict = "-" if a.cpu_ms_per_request is None else ("PASS" if a.cpu_ms_per_request <= endpoint.cpu_target_ms else "FAIL")
-        print(f"  {endpoint.label:<26}<= {endpoint.cpu_target_ms:.1f} ms   {fmt(a.cpu_ms_per_request, '.3f'):>7} ms   {verdict}")
-    for endpoint, side, m in [(e, s, m) for e, a, f in zip(endpoints, app, floor) for s, m in (("app", a), ("floor", f))]:
-        if m.error:
-            print(f"ERROR {side} {endpoint.label}: {m.error}")
+    for endpoint, a in zip(endpoints, app, strict=True):
+        cpu_ms = fmt(a.cpu_ms_per_request, ".3f")
+        print(f"  {endpoint.label:<26}<= {endpoint.cpu_target_ms:.1f} ms   {cpu_ms:>7} ms   {verdict(endpoint, a)}")
+    reported = set()
+    for endpoint, a, f in zip(endpoints, app, floor, strict=True):
+        for side, m in (("app", a), ("floor", f)):
+            if m.error and (side, m.error) not in reported:
+                reported.add((side, m.error))
+                print(f"ERROR {side} {endpoint.label}: {m.error}")
 
 
 def measurement_json(m: Measurement) -> dict:
     """A measurement as plain JSON values."""
-    return {**(asdict(m.load) if m.load else {}), "cpu_s": m.cpu_s, "cpu_ms_per_request": m.cpu_ms_per_request,
-            "error": m.error}
+    figures = {**(asdict(m.load) if m.load else {}), "cpu_s": m.cpu_s, "cpu_ms_per_request": m.cpu_ms_per_request}
+    return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}, "error": m.error}
 
 
 def write_results(scenario: str, payload: dict) -> Path:
@@ -204,21 +243,47 @@ def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
     app = measure_side("app", app_target, env, endpoints, spec, args.warmup, args.workers)
     floor = measure_side("floor", FLOOR_APP, env, endpoints, spec, args.warmup, args.workers)
     app_label = "floor*" if app_is_floor else "app"
-    print_report(f"customers: {args.rows:,} rows, {spec.tool} -t{spec.threads} -c{spec.connections}, "
-                 f"{spec.duration:g}s per endpoint after {args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
-                 endpoints, app, floor, app_label)
+    loadgen = f"wrk -t{spec.threads}" if spec.tool == "wrk" else "python client"
+    print_report(
+        f"customers: {args.rows:,} rows, {loadgen} -c{spec.connections}, "
+        f"{spec.duration:g}s per endpoint after {args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
+        endpoints,
+        app,
+        floor,
+        app_label,
+    )
     if app_is_floor:
         print("  (* --only floor: the app side is also served by the floor app)")
-    rows = [{"endpoint": e.label, "path": e.target.path, "cpu_target_ms": e.cpu_target_ms,
-             "app": measurement_json(a), "floor": measurement_json(f), "cpu_ratio": ratio(a, f),
-             "target_pass": None if a.cpu_ms_per_request is None else a.cpu_ms_per_request <= e.cpu_target_ms}
-            for e, a, f in zip(endpoints, app, floor)]
+    rows = [
+        {
+            "endpoint": e.label,
+            "path": e.target.path,
+            "cpu_target_ms": e.cpu_target_ms,
+            "app": measurement_json(a),
+            "floor": measurement_json(f),
+            "cpu_ratio": ratio(a, f),
+            "target_pass": target_met(e, a),
+        }
+        for e, a, f in zip(endpoints, app, floor, strict=True)
+    ]
     ok = not any(m.error for m in app + floor)
-    path = write_results("customers", {
-        "scenario": "customers", "rows": args.rows, "app": app_target, "floor": FLOOR_APP,
-        "loadgen": spec.tool, "threads": spec.threads, "connections": spec.connections,
-        "duration_s": spec.duration, "warmup_s": args.warmup, "workers": args.workers,
-        "ok": ok, "endpoints": rows})
+    path = write_results(
+        "customers",
+        {
+            "scenario": "customers",
+            "rows": args.rows,
+            "app": app_target,
+            "floor": FLOOR_APP,
+            "loadgen": spec.tool,
+            "threads": spec.threads,
+            "connections": spec.connections,
+            "duration_s": spec.duration,
+            "warmup_s": args.warmup,
+            "workers": args.workers,
+            "ok": ok,
+            "endpoints": rows,
+        },
+    )
     print(f"results: {path}")
     return ok
 
@@ -229,12 +294,17 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {"custome
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="*", metavar="scenario",
-                        help=f"scenarios to run (default: all of {', '.join(SCENARIOS)})")
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="scenario", help=f"scenarios to run (default: all of {', '.join(SCENARIOS)})"
+    )
     parser.add_argument("--only", choices=["floor"], help="serve the app side with the floor app too (app not ready)")
     parser.add_argument("--app", default="app:app", help="ASGI import string of the app (default: app:app)")
-    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
-                        help="load generator (default: wrk if on PATH, else the Python client)")
+    parser.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator (default: wrk if on PATH, else the Python client)",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per endpoint and server")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up seconds before each load")
     parser.add_argument("--connections", type=int, default=16)

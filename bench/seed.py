@@ -12,17 +12,79 @@ from pathlib import Path
 from bench.environment import DATA_DIR, ROOT, app_env, python_exe
 
 SEED_VERSION = 1  # bump whenever customer_rows() output changes, to invalidate cached databases
-FIRST_NAMES = ("Ana", "Bruno", "Carla", "David", "Elena", "Felipe", "Grace", "Hugo", "Iris", "John",
-               "Karin", "Luis", "Maria", "Nina", "Otto", "Paula", "Rafael", "Sofia", "Tomas", "Vera")
-LAST_NAMES = ("Almeida", "Brown", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Hoffmann", "Ito",
-              "Jones", "Keller", "Lima", "Martin", "Nunes", "Oliveira", "Perez", "Rossi", "Silva")
-LOCALES = (("US", "en"), ("BR", "pt"), ("GB", "en"), ("DE", "de"), ("FR", "fr"),
-           ("CA", "en"), ("MX", "es"), ("ES", "es"), ("PT", "pt"), ("IT", "it"))
+FIRST_NAMES = (
+    "Ana",
+    "Bruno",
+    "Carla",
+    "David",
+    "Elena",
+    "Felipe",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "John",
+    "Karin",
+    "Luis",
+    "Maria",
+    "Nina",
+    "Otto",
+    "Paula",
+    "Rafael",
+    "Sofia",
+    "Tomas",
+    "Vera",
+)
+LAST_NAMES = (
+    "Almeida",
+    "Brown",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hoffmann",
+    "Ito",
+    "Jones",
+    "Keller",
+    "Lima",
+    "Martin",
+    "Nunes",
+    "Oliveira",
+    "Perez",
+    "Rossi",
+    "Silva",
+)
+LOCALES = (
+    ("US", "en"),
+    ("BR", "pt"),
+    ("GB", "en"),
+    ("DE", "de"),
+    ("FR", "fr"),
+    ("CA", "en"),
+    ("MX", "es"),
+    ("ES", "es"),
+    ("PT", "pt"),
+    ("IT", "it"),
+)
 ACCOUNTS = 100
 CREATED_START = datetime(2025, 1, 1)
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
-COLUMNS = ("pk", "id", "email", "first_name", "last_name", "phone_number", "client_member_id",
-           "account_id", "document", "country", "language", "created_at", "updated_at", "version")
+COLUMNS = (
+    "pk",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "client_member_id",
+    "account_id",
+    "document",
+    "country",
+    "language",
+    "created_at",
+    "updated_at",
+    "version",
+)
 
 # Used only when the app's migrations are absent (floor-only runs); mirrors the migration's table.
 FALLBACK_DDL = """
@@ -68,15 +130,19 @@ def migrations_fingerprint() -> str:
 def cache_key(rows: int, use_migrations: bool) -> dict:
     """What the cached database depends on."""
     schema = migrations_fingerprint() if use_migrations else hashlib.sha256(FALLBACK_DDL.encode()).hexdigest()
-    return {"rows": rows, "seed_version": SEED_VERSION, "schema": "migrations" if use_migrations else "ddl",
-            "schema_hash": schema}
+    return {
+        "rows": rows,
+        "seed_version": SEED_VERSION,
+        "schema": "migrations" if use_migrations else "ddl",
+        "schema_hash": schema,
+    }
 
 
 def cpf(base: int) -> str:
     """An 11-digit Brazilian CPF with valid check digits from a 9-digit base number."""
     digits = [int(c) for c in f"{base:09d}"]
     for weight_start in (10, 11):
-        total = sum(d * w for d, w in zip(digits, range(weight_start, 1, -1)))
+        total = sum(d * w for d, w in zip(digits, range(weight_start, 1, -1), strict=True))
         digits.append(0 if total % 11 < 2 else 11 - total % 11)
     return "".join(map(str, digits))
 
@@ -87,7 +153,7 @@ def customer_rows(count: int):
     for i in range(count):
         country, language = LOCALES[i % len(LOCALES)]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        created = (CREATED_START + timedelta(seconds=60 * i, microseconds=rng.randrange(1_000_000))).strftime(SQLITE_TIME)
+        created = CREATED_START + timedelta(seconds=60 * i, microseconds=rng.randrange(1_000_000))
         yield (
             i + 1,
             str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -100,16 +166,22 @@ def customer_rows(count: int):
             cpf((i * 7919 + 12_345_678) % 1_000_000_000),  # 7919 is coprime with 10**9: unique bases
             country,
             language,
-            created,
-            created,
+            created.strftime(SQLITE_TIME),
+            created.strftime(SQLITE_TIME),
             1,
         )
 
 
 def run_migrations(db_path: Path) -> None:
     """Create the schema with the app's own alembic migrations (`flask --app app db upgrade`)."""
-    result = subprocess.run([python_exe(), "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT,
-                            env=app_env(db_path), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [python_exe(), "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=app_env(db_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"migration failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
 
@@ -152,7 +224,8 @@ def write_ids_file(db_path: Path, ids_path: Path) -> None:
 def ensure_customers_db(rows: int, use_migrations: bool, rebuild: bool = False) -> tuple[Path, Path]:
     """Return (database, ids file), rebuilding them when the schema, the seed or the row count changed."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    db_path, key_path, ids_path = DATA_DIR / "customers.db", DATA_DIR / "customers.key.json", DATA_DIR / "customer-ids.txt"
+    db_path, ids_path = DATA_DIR / "customers.db", DATA_DIR / "customer-ids.txt"
+    key_path = DATA_DIR / "customers.key.json"
     key = cache_key(rows, use_migrations)
     cached = key_path.exists() and json.loads(key_path.read_text()) == key
     if rebuild or not cached or not db_path.exists() or not ids_path.exists():

@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,20 @@ def free_port() -> int:
 def uvicorn_command(asgi_app: str, port: int, workers: int) -> list[str]:
     """The uvicorn command line for an ASGI import string."""
     # --log-level warning: keeps uvicorn's per-request access log out of both sides' CPU figures.
-    return [python_exe(), "-m", "uvicorn", asgi_app, "--workers", str(workers), "--host", HOST,
-            "--port", str(port), "--log-level", "warning"]
+    return [
+        python_exe(),
+        "-m",
+        "uvicorn",
+        asgi_app,
+        "--workers",
+        str(workers),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -78,17 +90,22 @@ def wait_healthy(server: Server, timeout: float) -> None:
     raise ServerError(f"{server.label}: /api/health not 200 within {timeout:.0f}s:\n{log_tail(server)}")
 
 
-def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 2,
-                 timeout: float = 60.0) -> Server:
+def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 2, timeout: float = 60.0) -> Server:
     """Start uvicorn for asgi_app and wait until it is healthy; stops it again on failure."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = DATA_DIR / f"server-{label}.log"
     with open(log_path, "wb") as log:
         # Own session: Ctrl-C in the terminal reaches us, and we stop the whole group in order.
-        proc = subprocess.Popen(uvicorn_command(asgi_app, port, workers), cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            uvicorn_command(asgi_app, port, workers),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(label, proc, port, log_path)
     try:
         wait_healthy(server, timeout)
@@ -100,10 +117,8 @@ def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 
 
 def signal_group(server: Server, sig: int) -> None:
     """Send sig to the server's process group (the master and its workers)."""
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(server.proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def stop_server(server: Server, grace: float = 10.0) -> None:
@@ -113,9 +128,10 @@ def stop_server(server: Server, grace: float = 10.0) -> None:
         server.proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
-    # Workers can outlive a master that was killed hard; the group kill covers them too.
-    signal_group(server, signal.SIGKILL)
-    server.proc.wait()
+    finally:
+        # Also reached on a second Ctrl-C during the grace period; workers outliving the master die here too.
+        signal_group(server, signal.SIGKILL)
+        server.proc.wait()
 
 
 @contextmanager
@@ -136,7 +152,7 @@ def read_stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     # The command name may contain spaces and parentheses: split after the last ')'.
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def process_tree(root_pid: int) -> list[int]:
