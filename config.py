@@ -34,6 +34,12 @@ def _absolute_sqlite_url(url: str) -> str:
     return prefix + str(BASE_DIR / path)
 
 
+def _pool_options(database_url: str, pool_size: int) -> dict:
+    if database_url in ("sqlite://", "sqlite:///:memory:"):
+        return {}  # one shared in-memory connection; there is no pool to size
+    return {"pool_size": pool_size, "max_overflow": 5}
+
+
 def _development_secret_key() -> str:
     """A key generated on first use and kept in instance/, so restarts keep tokens valid."""
     INSTANCE_DIR.mkdir(exist_ok=True)
@@ -76,6 +82,7 @@ def load_settings(overrides: dict | None = None) -> dict:
     if not 1 <= page_size_default <= page_size_max:
         raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
 
+    database_url = _absolute_sqlite_url(setting("DATABASE_URL", "sqlite:///instance/customers.db"))
     supported_languages = setting("SUPPORTED_LANGUAGES", "")
     settings = {
         "APP_ENV": app_env,
@@ -84,9 +91,7 @@ def load_settings(overrides: dict | None = None) -> dict:
         "HOST": host,
         "PORT": port,
         "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
-        "SQLALCHEMY_DATABASE_URI": _absolute_sqlite_url(
-            setting("DATABASE_URL", "sqlite:///instance/customers.db")
-        ),
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTO_MIGRATE": _flag(setting("AUTO_MIGRATE", "false" if production else "true")),
         "LOG_LEVEL": setting("LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": setting("LOG_FORMAT", "json"),
@@ -97,6 +102,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         "PAGE_SIZE_DEFAULT": page_size_default,
         "PAGE_SIZE_MAX": page_size_max,
         "MAX_REQUEST_BYTES": int(setting("MAX_REQUEST_BYTES", str(1024 * 1024))),
+        # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
+        # rather than opening and closing overflow connections under load.
+        "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(database_url, int(setting("DATABASE_POOL_SIZE", "10"))),
         "VALIDATE_RESPONSES": _flag(setting("VALIDATE_RESPONSES", "false" if production else "true")),
     }
     settings.update(overrides)

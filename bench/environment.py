@@ -30,5 +30,5 @@ def app_env(db_path: Path) -> dict[str, str]:
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url(db_path),
         "AUTO_MIGRATE": "false",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",  # as in production: one access log line per request
     }
