@@ -13,20 +13,31 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.spec import Specification
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from api.json_output import OrjsonJsonifier
 from api.problems import register_problem_handlers
 from api.request_context import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from api.responses import OrjsonJsonifier
+from api.security import authorize_request, operation_roles
 from api.validation import VALIDATOR_MAP
+from cli import register_commands
 from config import load_settings
 from models import db
+from services.bootstrap import create_first_admin
+from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
+from services.tokens import TokenCodec
+from web.account_pages import pages as account_pages
 
 BASE_DIR = Path(__file__).resolve().parent
 migrate = Migrate()
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 @event.listens_for(Engine, "connect")
@@ -34,6 +45,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
     """SQLite: enforce foreign keys, let readers and a writer work together, wait on locks."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
+    # SQLite's lower() folds ASCII only; names like "Álvaro" need Unicode case folding for `q`.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -46,12 +59,17 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings(overrides)
     configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    token_codec = TokenCodec(settings["SECRET_KEY"], settings["ACCESS_TOKEN_TTL"], settings["REFRESH_TOKEN_TTL"])
+    spec_arguments = {
+        "page_size_default": settings["PAGE_SIZE_DEFAULT"],
+        "page_size_max": settings["PAGE_SIZE_MAX"],
+    }
 
     app = connexion.FlaskApp(
         __name__,
         specification_dir=BASE_DIR,
         middlewares=[
-            RequestContextMiddleware,
+            partial(RequestContextMiddleware, state={"token_codec": token_codec}),
             ServerErrorMiddleware,
             ExceptionMiddleware,
             partial(BodySizeLimitMiddleware, max_bytes=settings["MAX_REQUEST_BYTES"]),
@@ -68,21 +86,28 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         strict_validation=True,
         validate_responses=settings["VALIDATE_RESPONSES"],
     )
-    app.add_api(
-        "swagger.yml",
-        arguments={
-            "page_size_default": settings["PAGE_SIZE_DEFAULT"],
-            "page_size_max": settings["PAGE_SIZE_MAX"],
-        },
+    specification = Specification.load(BASE_DIR / "swagger.yml", arguments=spec_arguments)
+    app.add_api(specification.raw)
+    flask_app = app.app
+    flask_app.config.update(settings)
+    flask_app.extensions["token_codec"] = token_codec
+    flask_app.extensions["rate_limits"] = RateLimits(
+        settings["RATE_LIMIT_STORAGE_URL"],
+        {name: settings[f"RATE_LIMIT_{name.upper()}"] for name in ("login", "signup", "reset", "refresh")},
     )
-    app.app.config.update(settings)
-    db.init_app(app.app)
-    migrate.init_app(app.app, db, directory=str(MIGRATIONS_DIR))
+    db.init_app(flask_app)
+    migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
+    roles = operation_roles(specification.raw)
+    flask_app.before_request(partial(authorize_request, roles))
     register_problem_handlers(app)
+    register_commands(flask_app)
+    flask_app.register_blueprint(account_pages)
 
     if settings["AUTO_MIGRATE"]:
-        with app.app.app_context():
+        with flask_app.app_context():
             migrate_to_head()
+            if settings["APP_ENV"] == "development":
+                create_first_admin()
     return app
 
 
@@ -103,4 +128,5 @@ def __getattr__(name: str):
 
 if __name__ == "__main__":
     service = create_app()
-    service.run(host=service.app.config["HOST"], port=service.app.config["PORT"])
+    # log_config=None keeps the service's own log format instead of uvicorn's.
+    service.run(host=service.app.config["HOST"], port=service.app.config["PORT"], log_config=None)

@@ -28,7 +28,7 @@ def _absolute_sqlite_url(url: str) -> str:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url.startswith(prefix + "/") or url == "sqlite://":
         return url
-    path = url[len(prefix):]
+    path = url[len(prefix) :]
     if path == ":memory:" or path.startswith("file:"):
         return url
     return prefix + str(BASE_DIR / path)
@@ -62,13 +62,20 @@ def load_settings(overrides: dict | None = None) -> dict:
     def setting(name: str, default: str):
         return overrides.pop(name) if name in overrides else _env(name, default)
 
+    def number(name: str, default: int) -> int:
+        value = setting(name, str(default))
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from None
+
     app_env = setting("APP_ENV", "development")
     if app_env not in ENVIRONMENTS:
         raise ConfigurationError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
     production = app_env == "production"
 
     host = setting("HOST", "127.0.0.1")
-    port = int(setting("PORT", "8000"))
+    port = number("PORT", 8000)
     secret_key = setting("SECRET_KEY", "")
     if not secret_key:
         if production:
@@ -77,8 +84,8 @@ def load_settings(overrides: dict | None = None) -> dict:
     if production and len(secret_key.encode()) < 32:
         raise ConfigurationError("SECRET_KEY must be at least 32 bytes in production")
 
-    page_size_default = int(setting("PAGE_SIZE_DEFAULT", "20"))
-    page_size_max = int(setting("PAGE_SIZE_MAX", "100"))
+    page_size_default = number("PAGE_SIZE_DEFAULT", 20)
+    page_size_max = number("PAGE_SIZE_MAX", 100)
     if not 1 <= page_size_default <= page_size_max:
         raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
 
@@ -101,11 +108,30 @@ def load_settings(overrides: dict | None = None) -> dict:
         ),
         "PAGE_SIZE_DEFAULT": page_size_default,
         "PAGE_SIZE_MAX": page_size_max,
-        "MAX_REQUEST_BYTES": int(setting("MAX_REQUEST_BYTES", str(1024 * 1024))),
+        "MAX_REQUEST_BYTES": number("MAX_REQUEST_BYTES", 1024 * 1024),
         # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
         # rather than opening and closing overflow connections under load.
-        "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(database_url, int(setting("DATABASE_POOL_SIZE", "10"))),
+        "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(database_url, number("DATABASE_POOL_SIZE", 10)),
         "VALIDATE_RESPONSES": _flag(setting("VALIDATE_RESPONSES", "false" if production else "true")),
+        "ACCESS_TOKEN_TTL": number("ACCESS_TOKEN_TTL", 900),
+        "REFRESH_TOKEN_TTL": number("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
+        "RESET_TOKEN_TTL": number("RESET_TOKEN_TTL", 1800),
+        "VERIFY_TOKEN_TTL": number("VERIFY_TOKEN_TTL", 2 * 24 * 3600),
+        "MAIL_BACKEND": setting("MAIL_BACKEND", "console"),
+        "SMTP_HOST": setting("SMTP_HOST", "localhost"),
+        "SMTP_PORT": number("SMTP_PORT", 25),
+        "SMTP_USER": setting("SMTP_USER", ""),
+        "SMTP_PASSWORD": setting("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _flag(setting("SMTP_STARTTLS", "false")),
+        "SMTP_TIMEOUT": number("SMTP_TIMEOUT", 10),
+        "MAIL_FROM": setting("MAIL_FROM", "no-reply@localhost"),
+        "RATE_LIMIT_STORAGE_URL": setting("RATE_LIMIT_STORAGE_URL", "memory://"),
+        "RATE_LIMIT_LOGIN": setting("RATE_LIMIT_LOGIN", "10/minute;100/hour"),
+        "RATE_LIMIT_SIGNUP": setting("RATE_LIMIT_SIGNUP", "5/minute;50/hour"),
+        "RATE_LIMIT_RESET": setting("RATE_LIMIT_RESET", "5/minute;20/hour"),
+        "RATE_LIMIT_REFRESH": setting("RATE_LIMIT_REFRESH", "30/minute"),
     }
+    if settings["MAIL_BACKEND"] not in ("console", "smtp"):
+        raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {settings['MAIL_BACKEND']!r}")
     settings.update(overrides)
     return settings

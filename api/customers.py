@@ -1,9 +1,9 @@
 """Customer operations: parse the request, call services.customers, shape the answer."""
 
-from connexion import NoContent
 from flask import current_app, request
 
-from api.json_output import json_response
+from api.responses import json_response, no_content
+from api.security import caller
 from schemas.customer import CustomerInput, NewCustomerInput, customer_representation, load_customer
 from services import customers
 from services.customers import CustomerFilters
@@ -22,10 +22,21 @@ def _single(record: dict, status: int = 200, headers: dict | None = None):
     return json_response(customer_representation(record), status, headers)
 
 
-def list_customers(limit=None, cursor=None, sort="created_at", **filters):
+def list_customers(
+    limit=None,
+    cursor=None,
+    sort="created_at",
+    account_id=None,
+    phone_number=None,
+    client_member_id=None,
+    email=None,
+    document=None,
+    q=None,
+):
     """List customers matching the filters, one keyset page at a time."""
+    filters = CustomerFilters(account_id, phone_number, client_member_id, email, document, q)
     page = customers.list_customers(
-        CustomerFilters(**filters),
+        filters,
         sort=sort,
         limit=limit or current_app.config["PAGE_SIZE_DEFAULT"],
         cursor=cursor,
@@ -42,24 +53,24 @@ def create_customer(body):
 
 def get_customer(customer):
     """Get one customer by id or email."""
-    return _single(customers.get_customer(customer))
+    return _single(customers.get_customer(customer, caller()))
 
 
 def replace_customer(customer, body):
     """Replace every mutable field of a customer."""
     values = load_customer(_input_schema(CustomerInput), body)
     if_match = request.headers.get("If-Match")
-    return _single(customers.update_customer(customer, values, replace=True, if_match=if_match))
+    return _single(customers.update_customer(customer, values, replace=True, if_match=if_match, viewer=caller()))
 
 
 def update_customer(customer, body):
     """Change the given fields of a customer."""
     changes = load_customer(_input_schema(CustomerInput), body)
     if_match = request.headers.get("If-Match")
-    return _single(customers.update_customer(customer, changes, replace=False, if_match=if_match))
+    return _single(customers.update_customer(customer, changes, replace=False, if_match=if_match, viewer=caller()))
 
 
 def delete_customer(customer):
     """Erase a customer."""
-    customers.delete_customer(customer, if_match=request.headers.get("If-Match"))
-    return NoContent, 204
+    customers.delete_customer(customer, if_match=request.headers.get("If-Match"), viewer=caller())
+    return no_content()

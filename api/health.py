@@ -2,7 +2,7 @@
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.json_output import json_response
+from api.responses import json_response
 from services.errors import Unavailable
 from services.schema import current_revision, head_revision
 

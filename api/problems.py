@@ -8,23 +8,30 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from api.request_context import current_request_id
 from api.validation import InvalidRequest
+from services.context import current_request_id
 from services.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     ServiceError,
+    Unauthenticated,
     Unavailable,
 )
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 SERVICE_STATUS = {
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    RateLimited: 429,
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
@@ -59,6 +66,10 @@ async def service_error(_request: ConnexionRequest, exc: ServiceError) -> Connex
         return problem(status, exc.detail, errors=exc.errors)
     if isinstance(exc, Conflict):
         return problem(status, exc.detail, errors=[FieldError(exc.field, "is already taken")])
+    if isinstance(exc, Unauthenticated):
+        return problem(status, exc.detail, headers=BEARER_CHALLENGE)
+    if isinstance(exc, RateLimited):
+        return problem(status, exc.detail, headers={"Retry-After": str(exc.retry_after)})
     return problem(status, exc.detail)
 
 
@@ -70,6 +81,8 @@ async def connexion_problem(_request: ConnexionRequest, exc: ProblemException) -
     if status == 400:
         # Connexion's own 400s without a field are about the body (e.g. a missing one).
         return problem(400, exc.detail, errors=[FieldError("body", exc.detail)])
+    if status == 401:
+        return problem(401, exc.detail, headers=BEARER_CHALLENGE)
     if status >= 500:
         log.error("request failed: %s", exc.detail)
         return problem(status, "The server could not handle this request.")

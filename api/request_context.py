@@ -1,42 +1,45 @@
 """Request IDs, the request's log context, JSON log lines, and the request size limit."""
 
 import logging
+import random
 import re
 import sys
 import time
-import random
-from contextvars import ContextVar
 
 import orjson
 from connexion.exceptions import ProblemException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.context import client_address_var, request_id_var
+
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_log = logging.getLogger("customer_interface.access")
 
 
-def current_request_id() -> str | None:
-    """The id of the request being handled, if any."""
-    return request_id_var.get()
-
-
 class RequestContextMiddleware:
-    """Keeps a valid incoming X-Request-ID or makes one, echoes it, and logs one line per request."""
+    """Keeps a valid incoming X-Request-ID or makes one, echoes it, and logs one line per request.
 
-    def __init__(self, app: ASGIApp):
+    `state` is shared with the rest of the stack through scope["state"] (e.g. the token codec the
+    security functions need, which run outside the Flask app).
+    """
+
+    def __init__(self, app: ASGIApp, state: dict | None = None):
         self.app = app
+        self.state = state or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {}).update(self.state)
         # Ids only need to be unique, not secret: skip the urandom system call of uuid4.
         request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
         encoded = request_id.encode()
         token = request_id_var.set(request_id)
+        client = scope.get("client")
+        address_token = client_address_var.set(client[0] if client else None)
         started = time.perf_counter()
         status = 500
 
@@ -66,6 +69,7 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+            client_address_var.reset(address_token)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -82,8 +86,7 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -22,6 +22,7 @@ from jsonschema import Draft4Validator, ValidationError
 
 from services.errors import FieldError
 
+NUL_MESSAGE = "must not contain NUL characters"
 # id(schema dict) -> (schema, compiled validator). The schema is kept so its id is never reused.
 _compiled: dict[int, tuple[dict, Draft4Validator]] = {}
 
@@ -82,6 +83,19 @@ def field_errors(validator: Draft4Validator, instance, root: str) -> list[FieldE
     return list(errors.values())
 
 
+def nul_errors(value, path: str) -> list[FieldError]:
+    """A FieldError for each string holding a NUL character: no record may store one (PostgreSQL refuses it)."""
+    if isinstance(value, str):
+        return [FieldError(path or "body", NUL_MESSAGE)] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in nul_errors(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [
+            e for index, item in enumerate(value) for e in nul_errors(item, f"{path}.{index}" if path else str(index))
+        ]
+    return []
+
+
 class RequestBodyValidator(JSONRequestBodyValidator):
     """Parses JSON with orjson and reports every invalid field of the body."""
 
@@ -102,7 +116,7 @@ class RequestBodyValidator(JSONRequestBodyValidator):
     def _validate(self, body):
         if body is None:
             raise InvalidRequest([FieldError("body", "must not be empty")], "The request body is empty.")
-        errors = field_errors(self._validator, body, "body")
+        errors = field_errors(self._validator, body, "body") + nul_errors(body, "")
         if errors:
             raise InvalidRequest(errors)
         return body
@@ -135,6 +149,8 @@ class RequestParameterValidator(ParameterValidator):
             return [FieldError(name, "is required")] if param.get("required") else []
         if is_nullable(param) and is_null(value):
             return []
+        if isinstance(value, str) and "\x00" in value:
+            return [FieldError(name, NUL_MESSAGE)]
         schema = param.get("schema", param)
         return field_errors(_compiled_validator(schema, Draft4Validator), value, name)
 

@@ -4,6 +4,7 @@ from alembic import context
 from flask import current_app
 
 from models import db
+from models.types import UTCDateTime
 
 config = context.config
 
@@ -11,6 +12,13 @@ config = context.config
 def include_object(obj, name, type_, reflected, compare_to):
     """Compare only what the models own (SQLite keeps internal tables of its own)."""
     return not (type_ == "table" and name.startswith("sqlite_"))
+
+
+def render_item(type_, obj, autogen_context):
+    """Write the model's UTC timestamp type as the plain DateTime it stores."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
 
 
 def run_migrations_offline():
@@ -30,6 +38,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=db.metadata,
             include_object=include_object,
+            render_item=render_item,
             **current_app.extensions["migrate"].configure_args,
         )
         with context.begin_transaction():

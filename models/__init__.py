@@ -21,6 +21,10 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
-from models.customer import Customer  # noqa: E402  (models register on Base.metadata)
+# Models register on Base.metadata as they are imported.
+from models.activity import Activity  # noqa: E402
+from models.api_key import ApiKey  # noqa: E402
+from models.customer import Customer  # noqa: E402
+from models.user import OneTimeToken, RefreshToken, User, UserSession  # noqa: E402
 
-__all__ = ["Base", "Customer", "db"]
+__all__ = ["Activity", "ApiKey", "Base", "Customer", "OneTimeToken", "RefreshToken", "User", "UserSession", "db"]

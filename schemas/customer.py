@@ -1,10 +1,10 @@
 """Customer input (validate + normalise) and representation."""
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from schemas.common import timestamp
 from services import customer_rules as rules
 from services.errors import FieldError, InvalidInput
 
@@ -42,7 +42,7 @@ class CustomerInput(Schema):
     last_name = Normalised(lambda v, s: rules.normalise_name(v))
     phone_number = Normalised(lambda v, s: rules.normalise_phone(v, s.phone_region))
     client_member_id = Normalised(lambda v, s: rules.normalise_client_member_id(v))
-    account_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    account_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=rules.ACCOUNT_ID_MAX))
     document = Normalised(lambda v, s: rules.normalise_document(v))
     country = Normalised(lambda v, s: rules.normalise_country(v))
     language = Normalised(lambda v, s: rules.normalise_language(v, s.supported_languages))
@@ -75,11 +75,6 @@ def _field_errors(messages: dict | list, prefix: str = "") -> list[FieldError]:
     return errors
 
 
-def timestamp(value: datetime) -> str:
-    """UTC ISO 8601 with a trailing Z."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
 def customer_representation(record: Mapping) -> dict:
     """The public JSON of a customer record (a row mapping or a dict of column values).
 
@@ -90,4 +85,3 @@ def customer_representation(record: Mapping) -> dict:
     body["created_at"] = timestamp(record["created_at"])
     body["updated_at"] = timestamp(record["updated_at"])
     return body
-

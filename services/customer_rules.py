@@ -1,13 +1,16 @@
 """The field rules of a customer record: each normaliser returns the stored form or raises ValueError."""
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+E164_MAX = 16  # "+" and at most 15 digits
+ACCOUNT_ID_MAX = 2**31 - 1  # the column is a 32-bit integer
 CPF_PUNCTUATION = re.compile(r"[.\-/\s]")
 CONTACT_FIELDS = ("email", "phone_number", "client_member_id", "document")
 MUTABLE_FIELDS = (
@@ -40,7 +43,10 @@ def normalise_phone(value: str, region: str) -> str:
         raise ValueError("is not a phone number") from None
     if not phonenumbers.is_possible_number(number):
         raise ValueError("is not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(formatted) > E164_MAX:
+        raise ValueError("is not a possible phone number")
+    return formatted
 
 
 def normalise_document(value: str) -> str:
@@ -87,9 +93,16 @@ def normalise_language(value: str, supported: frozenset[str] = frozenset()) -> s
     return code
 
 
+def reject_control_characters(value: str) -> str:
+    """Text with no control characters (NUL and the like never belong in a record, and PostgreSQL refuses NUL)."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 def normalise_name(value: str) -> str:
     """Trim surrounding spaces; a name is 1..64 characters."""
-    name = value.strip()
+    name = reject_control_characters(value.strip())
     if not name:
         raise ValueError("must not be blank")
     if len(name) > 64:
@@ -99,14 +112,14 @@ def normalise_name(value: str) -> str:
 
 def normalise_customer_id(value: str) -> str:
     """A public id: 1..64 of letters, digits, '_' and '-'."""
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise ValueError("must be 1..64 letters, digits, '_' or '-'")
     return value
 
 
 def normalise_client_member_id(value: str) -> str:
     """Trim surrounding spaces; 1..32 characters."""
-    member_id = value.strip()
+    member_id = reject_control_characters(value.strip())
     if not 1 <= len(member_id) <= 32:
         raise ValueError("must be 1..32 characters")
     return member_id

@@ -10,7 +10,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from models import Customer, db
 from models.types import utcnow
-from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_phone
+from services.activity import record_activity
+from services.context import Principal
+from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_email, normalise_phone
 from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from services.pagination import decode_cursor, encode_cursor
 
@@ -39,10 +41,11 @@ UNIQUE_FIELDS = {
     "customers.account_id, customers.client_member_id": "client_member_id",
 }
 
+MAX_KEY = 2**31 - 1  # keys are 32-bit integers on PostgreSQL
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-SELECT_BY_ID = select(*RECORD_COLUMNS).where(COLUMNS.id == db.bindparam("ref"))
-SELECT_BY_EMAIL = select(*RECORD_COLUMNS).where(COLUMNS.email == db.bindparam("ref"))
+SELECT_BY_ID = select(COLUMNS.pk, *RECORD_COLUMNS).where(COLUMNS.id == db.bindparam("ref"))
+SELECT_BY_EMAIL = select(COLUMNS.pk, *RECORD_COLUMNS).where(COLUMNS.email == db.bindparam("ref"))
 
 
 @dataclass(frozen=True)
@@ -65,30 +68,41 @@ def _ref_statement(ref: str):
     return SELECT_BY_EMAIL if "@" in ref else SELECT_BY_ID
 
 
+def _email_key(text: str) -> str:
+    """An email as it is stored, so look-ups find what was created (Unicode domains, composed accents)."""
+    try:
+        return normalise_email(text)
+    except ValueError:
+        return text.strip().lower()
+
+
 def _ref_value(ref: str) -> str:
-    return ref.strip().lower() if "@" in ref else ref
+    return _email_key(ref) if "@" in ref else ref
 
 
-def get_customer(ref: str) -> dict:
+def _visible(pk: int | None, viewer: Principal | None) -> bool:
+    """Customers see only their own record; staff and admins see every one."""
+    return viewer is None or viewer.role != "customer" or (pk is not None and viewer.customer_pk == pk)
+
+
+def get_customer(ref: str, viewer: Principal | None = None) -> dict:
     """The record of the customer with this id or email, as a dict of column values."""
     row = db.session.execute(_ref_statement(ref), {"ref": _ref_value(ref)}).mappings().first()
-    if row is None:
+    if row is None or not _visible(row["pk"], viewer):
         raise NotFound(f"No customer {ref!r}.")
     return dict(row)
 
 
-def customer_from_ref(ref: str) -> Customer:
+def customer_from_ref(ref: str, viewer: Principal | None = None) -> Customer:
     """The ORM object of the customer with this id or email, for writing."""
     condition = Customer.email == _ref_value(ref) if "@" in ref else Customer.id == ref
     customer = db.session.scalars(select(Customer).where(condition)).first()
-    if customer is None:
+    if customer is None or not _visible(customer.pk, viewer):
         raise NotFound(f"No customer {ref!r}.")
     return customer
 
 
-def list_customers(
-    filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str
-) -> Page:
+def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str) -> Page:
     """One keyset page of customers matching every given filter."""
     column, descending, nullable = SORTS[sort]
     statement = select(COLUMNS.pk, *RECORD_COLUMNS).where(*_filter_conditions(filters, phone_region))
@@ -120,7 +134,7 @@ def _filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
     if filters.client_member_id is not None:
         conditions.append(COLUMNS.client_member_id == filters.client_member_id.strip())
     if filters.email is not None:
-        conditions.append(COLUMNS.email == filters.email.strip().lower())
+        conditions.append(COLUMNS.email == _email_key(filters.email))
     if filters.document is not None:
         digits = "".join(ch for ch in filters.document if ch.isdigit())
         conditions.append(COLUMNS.document == digits)
@@ -144,7 +158,10 @@ def _cursor_value(column, value):
         return None
     try:
         if column is COLUMNS.created_at:
-            return datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValueError("a cursor time carries its offset")
+            return moment
         if not isinstance(value, str):
             raise TypeError
     except (TypeError, ValueError):
@@ -154,7 +171,7 @@ def _cursor_value(column, value):
 
 def _after(column, descending: bool, nullable: bool, value, pk):
     """The rows that come after (value, pk) in this ordering (NULLs sort last)."""
-    if not isinstance(pk, int):
+    if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= MAX_KEY:
         raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
     if value is None:
         return and_(column.is_(None), COLUMNS.pk > pk)
@@ -166,9 +183,7 @@ def _after(column, descending: bool, nullable: bool, value, pk):
 
 def _require_contact(values: dict) -> None:
     if not any(values.get(field) is not None for field in CONTACT_FIELDS):
-        raise InvalidInput.single(
-            "body", "a customer needs at least one of " + ", ".join(CONTACT_FIELDS)
-        )
+        raise InvalidInput.single("body", "a customer needs at least one of " + ", ".join(CONTACT_FIELDS))
 
 
 def _check_if_match(customer: Customer, if_match: str | None) -> None:
@@ -229,33 +244,36 @@ def create_customer(values: dict) -> dict:
         updated_at=now,
     )
     db.session.add(customer)
+    record_activity("customer.created", f"customer:{customer.id}")
     return _commit(customer)
 
 
-def update_customer(ref: str, changes: dict, *, replace: bool, if_match: str | None) -> dict:
+def update_customer(
+    ref: str, changes: dict, *, replace: bool, if_match: str | None, viewer: Principal | None = None
+) -> dict:
     """Apply changes (PATCH) or replace every mutable field (PUT); updated_at moves if anything changed."""
-    customer = customer_from_ref(ref)
+    customer = customer_from_ref(ref, viewer)
     _check_if_match(customer, if_match)
     if replace:
         changes = {field: changes.get(field) for field in MUTABLE_FIELDS}
     merged = record_of(customer) | changes
     _require_contact(merged)
-    changed = False
-    for field, value in changes.items():
-        if getattr(customer, field) != value:
-            setattr(customer, field, value)
-            changed = True
+    changed = [field for field, value in changes.items() if getattr(customer, field) != value]
     if not changed:
         db.session.rollback()
         return merged
+    for field in changed:
+        setattr(customer, field, changes[field])
+    record_activity("customer.updated", f"customer:{customer.id}", fields=changed)
     # Never let two successive versions share a timestamp, even within one clock tick.
     customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))
     return _commit(customer)
 
 
-def delete_customer(ref: str, *, if_match: str | None) -> None:
-    """Erase the customer."""
-    customer = customer_from_ref(ref)
+def delete_customer(ref: str, *, if_match: str | None, viewer: Principal | None = None) -> None:
+    """Erase the customer (and, through the database, their credentials and sessions)."""
+    customer = customer_from_ref(ref, viewer)
     _check_if_match(customer, if_match)
+    record_activity("customer.deleted", f"customer:{customer.id}")
     db.session.delete(customer)
     _commit(customer)

@@ -47,3 +47,19 @@ class PreconditionFailed(ServiceError):
 
 class Unavailable(ServiceError):
     """The service cannot serve right now (a dependency is down or not ready)."""
+
+
+class Unauthenticated(ServiceError):
+    """No valid credentials: missing, wrong, expired or revoked."""
+
+
+class Forbidden(ServiceError):
+    """Authenticated, but this caller may not do this."""
+
+
+class RateLimited(ServiceError):
+    """Too many attempts; `retry_after` seconds until the next is allowed."""
+
+    def __init__(self, retry_after: int, detail: str):
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -5,14 +5,25 @@ runs never see each other's rows. Every test starts with empty tables.
 """
 
 import os
+import socket
+import threading
+import time
 import uuid
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from models import db
+from models import Customer, User, UserSession, db
+from models.types import utcnow
+from services.passwords import hash_password
+from services.tokens import new_secret
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
@@ -50,10 +61,70 @@ def database_url(tmp_path_factory):
         drop()
 
 
+class Mailbox:
+    """Messages received by a real SMTP server on 127.0.0.1."""
+
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's handler name
+        message = message_from_bytes(envelope.content, policy=default_policy)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 10) -> EmailMessage:
+        """The first message to `to` whose subject contains the text, waiting for it to arrive."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                for message in self.messages:
+                    if message["To"] == to and subject_contains in message["Subject"]:
+                        return message
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    subjects = [(m["To"], m["Subject"]) for m in self.messages]
+                    raise AssertionError(f"no mail to {to} about {subject_contains!r}; received {subjects}")
+                self._arrived.wait(remaining)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Every message received for the address so far."""
+        with self._arrived:
+            return [m for m in self.messages if m["To"] == address]
+
+
 @pytest.fixture(scope="session")
-def settings(database_url):
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1 for the whole run."""
+    mailbox = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    """The messages delivered during this test."""
+    box, _ = smtp_server
+    with box._arrived:
+        box.messages.clear()
+    return box
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, smtp_server):
     """The overrides every test app is built with."""
     return {
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_server[1],
+        "PUBLIC_BASE_URL": "http://customers.test",
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
         "SECRET_KEY": TEST_SECRET_KEY,
@@ -80,6 +151,7 @@ def empty_tables(request):
     if "app" not in request.fixturenames:
         return
     service = request.getfixturevalue("app")
+    service.app.extensions["rate_limits"].reset()
     with service.app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
@@ -87,10 +159,88 @@ def empty_tables(request):
                 connection.execute(table.delete())
 
 
+TEST_PASSWORD = "a long test passphrase"
+
+
+@pytest.fixture(scope="session")
+def test_password_hash():
+    """One argon2 hash of TEST_PASSWORD, computed once: hashing is slow on purpose."""
+    return hash_password(TEST_PASSWORD)
+
+
 @pytest.fixture
-def client(app):
-    """An HTTP client talking to the app in-process."""
+def make_user(app, test_password_hash):
+    """Store a user with TEST_PASSWORD (optionally linked to a customer pk) and return it."""
+
+    def make(role: str = "admin", email: str | None = None, customer_pk: int | None = None) -> User:
+        with app.app.app_context():
+            user = User(
+                id=new_secret(12),
+                email=email or f"{role}-{uuid.uuid4().hex[:8]}@example.com",
+                password_hash=test_password_hash,
+                role=role,
+                customer_pk=customer_pk,
+                email_verified=True,
+                active=True,
+            )
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+@pytest.fixture
+def bearer_for(app):
+    """Open a session for a user directly in the database and return its Authorization header."""
+
+    def bearer(user: User) -> dict:
+        codec = app.app.extensions["token_codec"]
+        with app.app.app_context():
+            session = UserSession(
+                id=new_secret(16), user_pk=user.pk, expires_at=utcnow() + timedelta(seconds=codec.refresh_ttl)
+            )
+            db.session.add(session)
+            db.session.commit()
+            token = codec.issue_access(user_id=user.id, role=user.role, session_id=session.id).token
+        return {"Authorization": f"Bearer {token}"}
+
+    return bearer
+
+
+@pytest.fixture
+def anon_client(app):
+    """An HTTP client talking to the app in-process, with no credentials."""
     return app.test_client()
+
+
+@pytest.fixture
+def client_as(app, make_user, bearer_for):
+    """An HTTP client signed in with a given role (for 'customer', linked to a new customer record)."""
+
+    def signed_in(role: str = "admin", customer_pk: int | None = None):
+        if role == "customer" and customer_pk is None:
+            with app.app.app_context():
+                now = utcnow()
+                customer = Customer(
+                    id=new_secret(8), email=f"c-{uuid.uuid4().hex[:8]}@example.com", created_at=now, updated_at=now
+                )
+                db.session.add(customer)
+                db.session.commit()
+                customer_pk = customer.pk
+        http = app.test_client()
+        http.headers.update(bearer_for(make_user(role, customer_pk=customer_pk)))
+        return http
+
+    return signed_in
+
+
+@pytest.fixture
+def client(client_as):
+    """An HTTP client talking to the app in-process, signed in as an admin."""
+    return client_as("admin")
 
 
 @pytest.fixture

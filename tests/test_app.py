@@ -63,10 +63,16 @@ def test_server_starts_migrates_and_answers(server_env, command):
     try:
         ready = _wait_for(f"http://127.0.0.1:{port}/api/ready", process)
         assert ready.status_code == 200, ready.text
-        created = httpx.post(f"http://127.0.0.1:{port}/api/customers", json={"email": "a@example.com"}, timeout=5)
-        assert created.status_code == 201
+        base = f"http://127.0.0.1:{port}/api"
+        credentials = {"email": "ana@example.com", "password": "a long enough passphrase"}
+        created = httpx.post(f"{base}/auth/signup", json=credentials, timeout=10)
+        assert created.status_code == 201, created.text
+        tokens = httpx.post(f"{base}/auth/login", json=credentials, timeout=10).json()
+        me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=5)
+        assert me.json()["customer"]["email"] == "ana@example.com"
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=15)
     request_id = created.headers["x-request-id"]
     assert f'"request_id":"{request_id}"' in output
+    assert "created the admin admin@example.com with the one-time password" in output

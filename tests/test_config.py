@@ -9,8 +9,19 @@ from config import BASE_DIR, ConfigurationError, load_settings
 @pytest.fixture
 def clean_env(monkeypatch):
     """No configuration variables inherited from the shell running the tests."""
-    for name in ("APP_ENV", "SECRET_KEY", "DATABASE_URL", "AUTO_MIGRATE", "HOST", "PORT", "PUBLIC_BASE_URL",
-                 "VALIDATE_RESPONSES", "PAGE_SIZE_DEFAULT", "PAGE_SIZE_MAX", "SUPPORTED_LANGUAGES"):
+    for name in (
+        "APP_ENV",
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "AUTO_MIGRATE",
+        "HOST",
+        "PORT",
+        "PUBLIC_BASE_URL",
+        "VALIDATE_RESPONSES",
+        "PAGE_SIZE_DEFAULT",
+        "PAGE_SIZE_MAX",
+        "SUPPORTED_LANGUAGES",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

@@ -19,7 +19,8 @@ def test_autogenerate_finds_no_difference(app):
     with app.app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = [
-            diff for diff in compare_metadata(context, db.metadata)
+            diff
+            for diff in compare_metadata(context, db.metadata)
             if not (diff[0] == "remove_table" and diff[1].name.startswith("sqlite_"))
         ]
     assert differences == []
@@ -42,7 +43,12 @@ def _flask(args: list[str], database: Path) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "db", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -12,7 +12,7 @@ def assert_problem(response, status: int, field: str | None = None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
-    assert PROBLEM_KEYS <= body.keys()
+    assert body.keys() >= PROBLEM_KEYS
     assert body["status"] == status
     assert body["request_id"] == response.headers["x-request-id"]
     if field is not None:
@@ -34,8 +34,9 @@ def test_wrong_method_is_405(client, method, path):
 
 def test_wrong_content_type_is_415(client):
     """A body that is not JSON where JSON is expected answers 415."""
-    response = client.post("/api/customers", content=b"email=a@example.com",
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        "/api/customers", content=b"email=a@example.com", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert_problem(response, 415)
 
 
@@ -73,13 +74,16 @@ def test_unknown_query_parameter_is_named(client):
 
 def test_server_errors_reveal_no_internals(tmp_path):
     """A failure inside the service answers 500 without a traceback, SQL or file paths."""
-    broken = create_app({
-        "APP_ENV": "test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unmigrated.db'}",
-        "AUTO_MIGRATE": False,
-        "LOG_LEVEL": "CRITICAL",
-    })
-    response = broken.test_client().get("/api/customers")
+    broken = create_app(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'unmigrated.db'}",
+            "AUTO_MIGRATE": False,
+            "LOG_LEVEL": "CRITICAL",
+        }
+    )
+    token = broken.app.extensions["token_codec"].issue_access(user_id="u1", role="admin", session_id="s1").token
+    response = broken.test_client().get("/api/customers", headers={"Authorization": f"Bearer {token}"})
     body = assert_problem(response, 500)
     text = response.text.lower()
     for leak in ("traceback", "select", "sqlite", "customers.py", "operationalerror"):

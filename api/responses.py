@@ -1,9 +1,10 @@
-"""Compact JSON output through orjson for every operation's response."""
+"""How operations answer: compact JSON through orjson, and empty 204s."""
 
 from decimal import Decimal
 
 import orjson
 from connexion.jsonifier import Jsonifier
+from flask import Response
 
 
 def _default(value):
@@ -31,3 +32,10 @@ def json_response(body, status: int = 200, headers: dict | None = None):
     Operations also declare problem+json answers, so Connexion needs to be told which type this is.
     """
     return body, status, {"Content-Type": "application/json", **(headers or {})}
+
+
+def no_content() -> Response:
+    """An empty 204 with no content type (Connexion would label it with the operation's problem type)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -1,0 +1,22 @@
+"""The activity trail."""
+
+from datetime import date as Date
+
+from flask import current_app
+
+from api.responses import json_response
+from schemas.access import activity_representation
+from services.activity import ActivityFilters
+from services.activity import list_activity as activity_page
+from services.errors import InvalidInput
+
+
+def list_activity(limit=None, cursor=None, date=None, actor=None, action=None):
+    """Entries newest first, filtered by day, actor and action."""
+    try:
+        day = Date.fromisoformat(date) if date else None
+    except ValueError:
+        raise InvalidInput.single("date", "must be a date like 2026-11-22") from None
+    filters = ActivityFilters(day=day, actor=actor, action=action)
+    items, next_cursor = activity_page(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
+    return json_response({"items": [activity_representation(e) for e in items], "next_cursor": next_cursor})

@@ -1,0 +1,82 @@
+"""Authentication and authorization of every operation.
+
+Connexion calls bearer_info / api_key_info on the event loop, outside the Flask app: they only check
+the credential itself. authorize_request then runs in the request, where it may use the database:
+it confirms the session or key is still good and that the caller's role is one the operation lists
+under `x-roles` in swagger.yml (Connexion itself does not check roles of bearer tokens).
+"""
+
+import connexion
+from connexion.exceptions import OAuthProblem
+from connexion.lifecycle import ConnexionRequest
+
+from services.api_keys import KEY_PREFIX, principal_from_api_key
+from services.auth import principal_from_access_claims
+from services.context import Principal, current_principal, principal_var
+from services.errors import Forbidden, Unauthenticated
+from services.tokens import InvalidToken, TokenCodec
+
+API_KEY_MAX = 128
+
+
+def bearer_info(token: str, request: ConnexionRequest) -> dict:
+    """The claims of a well-signed, unexpired access token."""
+    codec: TokenCodec = request.scope["state"]["token_codec"]
+    try:
+        return codec.decode(token, "access")
+    except InvalidToken:
+        raise OAuthProblem(detail="The access token is not valid.") from None
+
+
+def api_key_info(api_key: str, required_scopes=None) -> dict:
+    """A key of the right form (whether it exists is checked in the request)."""
+    if not api_key.startswith(KEY_PREFIX) or len(api_key) > API_KEY_MAX:
+        raise OAuthProblem(detail="The API key is not valid.")
+    return {"api_key": api_key}
+
+
+def operation_roles(specification: dict) -> dict[str, frozenset[str] | None]:
+    """operationId -> roles allowed, or None for a public operation; refuses a secured one without x-roles."""
+    default_security = specification.get("security", [])
+    roles: dict[str, frozenset[str] | None] = {}
+    for path, item in specification["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            security = operation.get("security", default_security)
+            if not security:
+                roles[operation["operationId"]] = None
+                continue
+            if "x-roles" not in operation:
+                raise ValueError(f"{method.upper()} {path} is secured but lists no x-roles")
+            roles[operation["operationId"]] = frozenset(operation["x-roles"])
+    return roles
+
+
+def authorize_request(roles_by_operation: dict[str, frozenset[str] | None]) -> None:
+    """Confirm the caller may run the operation being requested (a Flask before_request hook)."""
+    try:
+        operation_id = connexion.context.operation.operation_id
+    except (LookupError, RuntimeError):
+        return  # no operation matched: routing answers 404/405
+    roles = roles_by_operation.get(operation_id)
+    if roles is None:
+        return
+    info = connexion.context.context.get("token_info") or {}
+    if "api_key" in info:
+        principal = principal_from_api_key(info["api_key"])
+    elif "sid" in info:
+        principal = principal_from_access_claims(info)
+    else:
+        raise Unauthenticated("This operation needs a bearer token or an API key.")
+    if principal.role not in roles:
+        raise Forbidden(f"The {principal.role} role may not do this.")
+    principal_var.set(principal)
+
+
+def caller() -> Principal:
+    """The authenticated caller of this (secured) operation."""
+    principal = current_principal()
+    if principal is None:
+        raise Unauthenticated("This operation needs a bearer token or an API key.")
+    return principal

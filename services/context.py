@@ -1,0 +1,36 @@
+"""Who is asking and from where, for the request being handled (set by the HTTP layer, read by the trail)."""
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a signed-in user or an API key."""
+
+    kind: str  # "user" or "api-key"
+    id: str
+    pk: int
+    role: str
+    customer_pk: int | None = None
+    session_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the activity trail names this caller."""
+        return f"{self.kind}:{self.id}"
+
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)
+principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, if any."""
+    return request_id_var.get()
+
+
+def current_principal() -> Principal | None:
+    """The authenticated caller of the request being handled, if any."""
+    return principal_var.get()

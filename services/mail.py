@@ -1,0 +1,71 @@
+"""Outgoing mail: the console backend logs each message, the SMTP backend delivers it.
+
+Messages are handed to a small pool of background threads, so a request never waits on the mail
+server and its answer time does not reveal whether a mail was sent.
+"""
+
+import logging
+import smtplib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from flask import current_app
+
+log = logging.getLogger(__name__)
+_outbox = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str
+    host: str
+    port: int
+    user: str
+    password: str
+    starttls: bool
+    timeout: int
+    sender: str
+
+    @classmethod
+    def from_config(cls, config) -> "MailSettings":
+        return cls(
+            backend=config["MAIL_BACKEND"],
+            host=config["SMTP_HOST"],
+            port=config["SMTP_PORT"],
+            user=config["SMTP_USER"],
+            password=config["SMTP_PASSWORD"],
+            starttls=config["SMTP_STARTTLS"],
+            timeout=config["SMTP_TIMEOUT"],
+            sender=config["MAIL_FROM"],
+        )
+
+
+def send_mail(to: str, subject: str, body: str) -> Future:
+    """Queue a plain-text message for delivery."""
+    settings = MailSettings.from_config(current_app.config)
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2] or "localhost")
+    message.set_content(body)
+    return _outbox.submit(_deliver, settings, message)
+
+
+def _deliver(settings: MailSettings, message: EmailMessage) -> None:
+    try:
+        if settings.backend == "console":
+            log.info("mail to %s: %s\n%s", message["To"], message["Subject"], message.get_content())
+            return
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+            if settings.starttls:
+                smtp.starttls()
+            if settings.user:
+                smtp.login(settings.user, settings.password)
+            smtp.send_message(message)
+        log.info("mail delivered to %s: %s", message["To"], message["Subject"])
+    except Exception:
+        log.exception("mail to %s could not be delivered", message["To"])
+        raise

@@ -1,0 +1,95 @@
+"""User management by admins: listing, creating staff and admins, changing roles, deactivating."""
+
+from sqlalchemy import select
+
+from models import User, db
+from models.types import utcnow
+from models.user import ROLES
+from services.activity import record_activity
+from services.auth import commit_or_conflict, create_user, customer_for_email, end_user_sessions, normalised_email
+from services.errors import Conflict, InvalidInput, NotFound
+from services.pagination import decode_cursor, encode_cursor
+from services.passwords import BCRYPT_PREFIXES
+from services.tokens import new_secret
+
+MANAGED_ROLES = ("admin", "staff")
+IMPORTABLE_HASHES = (*BCRYPT_PREFIXES, "$argon2id$", "$argon2i$")
+
+
+def user_from_id(user_id: str) -> User:
+    """The user with this public id."""
+    user = db.session.scalars(select(User).where(User.id == user_id)).first()
+    if user is None:
+        raise NotFound(f"No user {user_id!r}.")
+    return user
+
+
+def list_users(*, role: str | None, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
+    """Users in creation order, one keyset page at a time."""
+    statement = select(User)
+    if role is not None:
+        statement = statement.where(User.role == role)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, "users", 1)
+        if not isinstance(after, int):
+            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+        statement = statement.where(User.pk > after)
+    users = list(db.session.scalars(statement.order_by(User.pk).limit(limit + 1)))
+    next_cursor = encode_cursor("users", [users[limit - 1].pk]) if len(users) > limit else None
+    return users[:limit], next_cursor
+
+
+def add_user(email: str, password: str, role: str) -> User:
+    """Create a staff member or an admin."""
+    if role not in MANAGED_ROLES:
+        raise InvalidInput.single("role", f"must be one of {', '.join(MANAGED_ROLES)}")
+    user = create_user(email, password, role)
+    user.email_verified = True  # an admin vouches for the address
+    db.session.flush()
+    record_activity("user.created", f"user:{user.id}", role=role)
+    commit_or_conflict("email", "A user with this email already exists.")
+    return user
+
+
+def change_user(user_id: str, *, role: str | None = None, active: bool | None = None) -> User:
+    """Change a user's role and/or deactivate (ending their sessions) or reactivate them."""
+    user = user_from_id(user_id)
+    if role is not None and role != user.role:
+        record_activity("user.role_changed", f"user:{user.id}", old=user.role, new=role)
+        user.role = role
+    if active is not None and active != user.active:
+        user.active = active
+        if not active:
+            end_user_sessions(user, "deactivated")
+        record_activity("user.deactivated" if not active else "user.reactivated", f"user:{user.id}")
+    user.updated_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def import_user(email: str, password_hash: str, role: str = "customer", **names: str | None) -> User:
+    """Bring over a user of the old system with its stored hash (bcrypt or argon2), upgraded at the next sign-in.
+
+    A customer user is linked to the customer with the same email, or to a new one, as at sign-up.
+    """
+    if role not in ROLES:
+        raise InvalidInput.single("role", f"must be one of {', '.join(ROLES)}")
+    if not password_hash.startswith(IMPORTABLE_HASHES):
+        raise InvalidInput.single("password_hash", "must be a bcrypt ($2a$, $2b$, $2y$) or argon2 hash")
+    customer = customer_for_email(email, **names) if role == "customer" else None
+    user = User(
+        id=new_secret(12),
+        email=normalised_email(email),
+        password_hash=password_hash,
+        role=role,
+        customer_pk=customer.pk if customer else None,
+        email_verified=False,
+        active=True,
+    )
+    if db.session.scalar(select(User.pk).where(User.email == user.email)) is not None:
+        raise Conflict("email", "A user with this email already exists.")
+    db.session.add(user)
+    db.session.flush()
+    record_activity("user.imported", f"user:{user.id}", actor="system", role=role)
+    commit_or_conflict("email", "A user with this email already exists.")
+    return user

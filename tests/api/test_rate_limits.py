@@ -1,0 +1,90 @@
+"""Sign-in, sign-up, reset and refresh are limited per client address and per account (429 + Retry-After)."""
+
+import socket
+import uuid
+
+import pytest
+
+from app import create_app
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_answers() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def limited_app(settings: dict, storage: str):
+    """An app on the test database whose limits are small enough to reach in a test."""
+    return create_app(
+        {
+            **settings,
+            "AUTO_MIGRATE": False,
+            "RATE_LIMIT_STORAGE_URL": storage,
+            "RATE_LIMIT_LOGIN": "3/minute",
+            "RATE_LIMIT_SIGNUP": "2/minute",
+            "RATE_LIMIT_RESET": "2/minute",
+            "RATE_LIMIT_REFRESH": "2/minute",
+        }
+    )
+
+
+def login(http, email):
+    return http.post("/api/auth/login", json={"email": email, "password": "not the password"})
+
+
+@pytest.mark.usefixtures("app")
+def test_login_is_limited_per_account_with_retry_after(settings):
+    """The fourth attempt on one account within a minute is a 429 telling when to retry."""
+    http = limited_app(settings, "memory://").test_client()
+    for _ in range(3):
+        assert login(http, "victim@example.com").status_code == 401
+    refused = login(http, "victim@example.com")
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+@pytest.mark.usefixtures("app")
+def test_login_is_limited_per_client_address(settings):
+    """Trying many accounts from one address is limited too."""
+    http = limited_app(settings, "memory://").test_client()
+    for n in range(3):
+        assert login(http, f"user{n}@example.com").status_code == 401
+    assert login(http, "someone-else@example.com").status_code == 429
+
+
+@pytest.mark.usefixtures("app")
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/auth/signup", lambda n: {"email": f"new{n}@example.com", "password": "a long enough passphrase"}),
+        ("/api/auth/reset", lambda n: {"email": "who@example.com"}),
+        ("/api/auth/refresh", lambda n: {"refresh_token": "not-a-token"}),
+    ],
+)
+def test_signup_reset_and_refresh_are_limited(settings, path, body):
+    """Each of the other sensitive operations has its own limit."""
+    http = limited_app(settings, "memory://").test_client()
+    statuses = [http.post(path, json=body(n)).status_code for n in range(3)]
+    assert statuses[-1] == 429
+    assert 429 not in statuses[:2]
+
+
+@pytest.mark.usefixtures("app")
+@pytest.mark.skipif(not redis_answers(), reason="no Redis server answers on 127.0.0.1:6379")
+def test_limits_are_shared_by_workers_through_redis(settings):
+    """Two app instances (as two workers) count attempts in the same Redis."""
+    first, second = limited_app(settings, REDIS_URL), limited_app(settings, REDIS_URL)
+    first.app.extensions["rate_limits"].reset()
+    account = f"shared-{uuid.uuid4().hex[:8]}@example.com"
+    a, b = first.test_client(), second.test_client()
+    assert login(a, account).status_code == 401
+    assert login(b, account).status_code == 401
+    assert login(a, account).status_code == 401
+    assert login(b, account).status_code == 429
+    first.app.extensions["rate_limits"].reset()

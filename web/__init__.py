@@ -1,0 +1,1 @@
+"""Pages a person reaches from the links in mails: confirm an email address, choose a new password."""
