@@ -27,6 +27,7 @@ from cli import register_commands
 from config import load_settings
 from models import db
 from services.bootstrap import create_first_admin
+from services.context import read_only_var
 from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
 from services.tokens import TokenCodec
@@ -47,12 +48,26 @@ def _sqlite_pragmas(dbapi_connection, _record):
         return
     # SQLite's lower() folds ASCII only; names like "Álvaro" need Unicode case folding for `q`.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+    # Transactions are begun by _sqlite_begin below, not by the driver.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    """SQLite: a transaction that may write takes the write lock up front (BEGIN IMMEDIATE).
+
+    A transaction that reads first and writes later cannot wait for another writer under WAL: it fails
+    at once ("database is locked"). Taking the lock at BEGIN makes concurrent writers queue instead.
+    Read-only requests (GET) keep a plain BEGIN so they never wait on writers.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN" if read_only_var.get() else "BEGIN IMMEDIATE")
 
 
 def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
@@ -84,6 +99,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         jsonifier=OrjsonJsonifier(),
         validator_map=VALIDATOR_MAP,
         strict_validation=True,
+        pythonic_params=True,  # `from` becomes `from_` in handlers
         validate_responses=settings["VALIDATE_RESPONSES"],
     )
     specification = Specification.load(BASE_DIR / "swagger.yml", arguments=spec_arguments)

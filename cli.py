@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask --app app users create EMAIL --role admin`, `flask --app app users import FILE`."""
+"""Command-line tasks: `flask --app app users create|import ...`, `flask --app app cashback retry`."""
 
 import csv
 
@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from services.cashback import failed_sale_ids, retry
 from services.errors import ServiceError
 from services.users import MANAGED_ROLES, add_user, import_user
 
@@ -56,6 +57,25 @@ def _reason(exc: ServiceError) -> str:
     return "; ".join(f"{e.field} {e.message}" for e in errors) if errors else exc.detail
 
 
+cashback_cli = AppGroup("cashback", help="Reconcile ERP sales with the partner cashback API.")
+
+
+@cashback_cli.command("retry")
+def retry_failed_command() -> None:
+    """Send every sale whose forwarding failed to the partner again."""
+    ids = failed_sale_ids()
+    sent = 0
+    for sale_id in ids:
+        try:
+            sale = retry(sale_id)
+        except ServiceError as exc:
+            raise click.ClickException(_reason(exc)) from None
+        sent += sale.status == "sent"
+        click.echo(f"{sale.id}: {sale.status}" + (f" ({sale.last_error})" if sale.last_error else ""))
+    click.echo(f"Retried {len(ids)} sales; {sent} sent, {len(ids) - sent} still failing.")
+
+
 def register_commands(app: Flask) -> None:
     """Add the project's command groups to `flask --app app`."""
     app.cli.add_command(users_cli)
+    app.cli.add_command(cashback_cli)

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -21,6 +22,20 @@ def _flag(value: str | bool) -> bool:
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value if value else default
+
+
+def _decimal(name: str, value: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ConfigurationError(f"{name} must be a number, not {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ConfigurationError(f"{name} must be a number of at least 0, not {value!r}")
+    return number
+
+
+def _money(name: str, value: str) -> Decimal:
+    return _decimal(name, value).quantize(Decimal("0.01"))
 
 
 def _absolute_sqlite_url(url: str) -> str:
@@ -130,6 +145,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         "RATE_LIMIT_SIGNUP": setting("RATE_LIMIT_SIGNUP", "5/minute;50/hour"),
         "RATE_LIMIT_RESET": setting("RATE_LIMIT_RESET", "5/minute;20/hour"),
         "RATE_LIMIT_REFRESH": setting("RATE_LIMIT_REFRESH", "30/minute"),
+        "CASHBACK_API_URL": setting("CASHBACK_API_URL", ""),
+        "CASHBACK_API_TIMEOUT": _decimal("CASHBACK_API_TIMEOUT", setting("CASHBACK_API_TIMEOUT", "5")),
+        "SIGNUP_BONUS_CASHBACK": _money("SIGNUP_BONUS_CASHBACK", setting("SIGNUP_BONUS_CASHBACK", "0.00")),
     }
     if settings["MAIL_BACKEND"] not in ("console", "smtp"):
         raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {settings['MAIL_BACKEND']!r}")

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from api.validation import InvalidRequest
 from services.context import current_request_id
 from services.errors import (
+    BusinessRuleViolation,
     Conflict,
     FieldError,
     Forbidden,
@@ -35,6 +36,7 @@ SERVICE_STATUS = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
+    BusinessRuleViolation: 422,
     Unavailable: 503,
 }
 

@@ -9,10 +9,11 @@ under `x-roles` in swagger.yml (Connexion itself does not check roles of bearer 
 import connexion
 from connexion.exceptions import OAuthProblem
 from connexion.lifecycle import ConnexionRequest
+from flask import request
 
 from services.api_keys import KEY_PREFIX, principal_from_api_key
 from services.auth import principal_from_access_claims
-from services.context import Principal, current_principal, principal_var
+from services.context import Principal, current_principal, principal_var, read_only_var
 from services.errors import Forbidden, Unauthenticated
 from services.tokens import InvalidToken, TokenCodec
 
@@ -55,6 +56,7 @@ def operation_roles(specification: dict) -> dict[str, frozenset[str] | None]:
 
 def authorize_request(roles_by_operation: dict[str, frozenset[str] | None]) -> None:
     """Confirm the caller may run the operation being requested (a Flask before_request hook)."""
+    read_only_var.set(request.method in ("GET", "HEAD"))
     try:
         operation_id = connexion.context.operation.operation_id
     except (LookupError, RuntimeError):

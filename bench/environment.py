@@ -9,6 +9,9 @@ BENCH_DIR = ROOT / "bench"
 DATA_DIR = BENCH_DIR / ".data"
 # A fixed, bench-only key: the app requires one of at least 32 characters in production mode.
 SECRET_KEY = "bench-only-secret-key-never-used-outside-the-benchmark"  # noqa: S105
+# The staff user the seed creates with `flask users create`; the app's requests carry this user's access token.
+STAFF_EMAIL = "bench@example.com"
+STAFF_PASSWORD = "bench-staff-passphrase-only-for-load-runs"  # noqa: S105 - 20+ chars, not on any leak list
 
 
 def python_exe() -> str:
@@ -31,4 +34,6 @@ def app_env(db_path: Path) -> dict[str, str]:
         "DATABASE_URL": database_url(db_path),
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "INFO",  # as in production: one access log line per request
+        "ACCESS_TOKEN_TTL": "3600",  # one token, taken when the server starts, covers the whole run
+        "RATE_LIMIT_LOGIN": "1000000/minute",  # the login scenario measures hashing, not the limiter
     }

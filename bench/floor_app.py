@@ -1,5 +1,8 @@
 """The floor: a bare Starlette + stdlib sqlite3 version of the customers endpoints, same SQL and JSON shape.
 
+No authentication: the app's bearer check is part of what the app costs. POST /api/auth/login only looks the
+user up and verifies the argon2 hash (in a thread, like the app's handlers); it issues no token or session.
+
 Serve it like the app: `uvicorn bench.floor_app:app --workers 2` with DATABASE_URL=sqlite:////abs/path.db.
 """
 
@@ -8,7 +11,10 @@ import os
 import sqlite3
 
 import orjson
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,6 +36,7 @@ FIELDS = (
 SELECT = f"SELECT {', '.join(FIELDS)}, pk FROM customers"
 CREATED_AT, PK = FIELDS.index("created_at"), len(FIELDS)  # column positions in SELECT rows
 MAX_LIMIT = 100
+HASHER = PasswordHasher()  # verify() takes the cost parameters from the stored hash
 
 
 def database_path() -> str:
@@ -113,9 +120,27 @@ async def list_customers(request: Request) -> Response:
     return json_response({"items": [customer_json(row) for row in page], "next_cursor": next_cursor})
 
 
+async def login(request: Request) -> Response:
+    """POST /api/auth/login {"email", "password"}: look the user up, verify the hash in a thread."""
+    try:
+        body = orjson.loads(await request.body())
+        email, password = body["email"], body["password"]
+    except (ValueError, KeyError, TypeError):
+        return problem(400, "Bad Request", "expected {email, password}")
+    row = DB.execute("SELECT password_hash FROM users WHERE email = ?", (email,)).fetchone()
+    try:
+        if row is None:
+            raise VerificationError
+        await run_in_threadpool(HASHER.verify, row[0], password)
+    except (VerificationError, InvalidHashError):
+        return problem(401, "Unauthorized", "The email or password is not right.")
+    return json_response({"access_token": "", "token_type": "Bearer"})
+
+
 app = Starlette(
     routes=[
         Route("/api/health", health),
+        Route("/api/auth/login", login, methods=["POST"]),
         Route("/api/customers", list_customers),
         Route("/api/customers/{id}", get_customer),
     ]

@@ -13,23 +13,31 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench.environment import BENCH_DIR, ROOT, python_exe
 
 HOST = "127.0.0.1"
 LUA_SCRIPT = BENCH_DIR / "random_path.lua"
+FIXED_REQUEST_LUA = BENCH_DIR / "fixed_request.lua"
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 RESPONSE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
 class Target:
-    """A GET request pattern: path, where "{id}" is replaced by a random line of ids_file."""
+    """A request pattern: path, where "{id}" is replaced by a random line of ids_file, plus method, headers, body."""
 
     path: str
     ids_file: Path | None = None
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+    def with_header(self, name: str, value: str) -> "Target":
+        """This target with one more request header."""
+        return replace(self, headers=(*self.headers, (name, value)))
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def run_load(port: int, target: Target, spec: LoadSpec) -> LoadResult:
 
 
 def wrk_command(port: int, target: Target, spec: LoadSpec) -> list[str]:
-    """The wrk command line; ids-file targets go through the Lua script that picks a random id."""
+    """The wrk command line: headers with -H; ids-file targets and non-GET/body targets go through a Lua script."""
     command = [
         "wrk",
         f"-t{spec.threads}",
@@ -82,10 +90,18 @@ def wrk_command(port: int, target: Target, spec: LoadSpec) -> list[str]:
         f"{RESPONSE_TIMEOUT:.0f}s",
         "--latency",
     ]
-    if target.ids_file is None:
-        return command + [f"http://{HOST}:{port}{target.path}"]
-    prefix, _, suffix = target.path.partition("{id}")
-    return command + ["-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/", "--", str(target.ids_file), prefix, suffix]
+    for name, value in target.headers:
+        command += ["-H", f"{name}: {value}"]
+    custom = target.method != "GET" or target.body is not None
+    if target.ids_file is not None:
+        if custom:
+            raise ValueError("wrk targets with an ids file can only be GET requests without a body")
+        prefix, _, suffix = target.path.partition("{id}")
+        return command + ["-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/", "--", str(target.ids_file), prefix, suffix]
+    if custom:
+        script_args = [target.method, target.path] + ([target.body] if target.body is not None else [])
+        return command + ["-s", str(FIXED_REQUEST_LUA), f"http://{HOST}:{port}/", "--", *script_args]
+    return command + [f"http://{HOST}:{port}{target.path}"]
 
 
 def run_wrk(port: int, target: Target, spec: LoadSpec) -> LoadResult:
@@ -135,9 +151,15 @@ def run_python_client(port: int, target: Target, spec: LoadSpec) -> LoadResult:
         str(spec.duration),
         "--connections",
         str(spec.connections),
+        "--method",
+        target.method,
     ]
     if target.ids_file is not None:
         command += ["--ids-file", str(target.ids_file)]
+    for name, value in target.headers:
+        command += ["--header", f"{name}: {value}"]
+    if target.body is not None:
+        command += ["--body", target.body]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=spec.duration + 30)
     if result.returncode != 0:
         raise RuntimeError(f"python load client failed (exit {result.returncode}): {result.stderr[-2000:]}")
@@ -147,18 +169,22 @@ def run_python_client(port: int, target: Target, spec: LoadSpec) -> LoadResult:
 # --- the asyncio client (runs in the subprocess) ---
 
 
-class PathPicker:
-    """Produces request paths: fixed, or with a random id from a list."""
+class RequestMaker:
+    """Produces raw HTTP/1.1 requests: a fixed path, or one with a random id from a list; same method/headers/body."""
 
-    def __init__(self, template: str, ids: list[str], seed: int):
+    def __init__(self, template: str, ids: list[str], seed: int, port: int, method: str, headers: list[str], body: str):
         self.prefix, _, self.suffix = template.partition("{id}")
         self.ids, self.rng = ids, random.Random(seed)
+        self.method = method
+        lines = [f"Host: {HOST}:{port}", *headers] + ([f"Content-Length: {len(body.encode())}"] if body else [])
+        self.tail = ("".join(f"{line}\r\n" for line in lines) + "\r\n" + body).encode()
 
-    def next(self) -> str:
-        """The next path to request."""
-        if not self.ids:
-            return self.prefix
-        return self.prefix + self.ids[self.rng.randrange(len(self.ids))] + self.suffix
+    def next(self) -> bytes:
+        """The next request to send."""
+        path = self.prefix
+        if self.ids:
+            path += self.ids[self.rng.randrange(len(self.ids))] + self.suffix
+        return f"{self.method} {path} HTTP/1.1\r\n".encode() + self.tail
 
 
 async def read_chunked(reader: asyncio.StreamReader) -> None:
@@ -183,14 +209,14 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection") == "close"
 
 
-async def connection_loop(port: int, picker: PathPicker, deadline: float, stats: dict) -> None:
+async def connection_loop(port: int, maker: RequestMaker, deadline: float, stats: dict) -> None:
     """One keep-alive connection issuing requests back to back until the deadline."""
     reader = writer = None
     while time.perf_counter() < deadline:
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(HOST, port)
-            request = f"GET {picker.next()} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+            request = maker.next()
             started = time.perf_counter()
             writer.write(request)
             status, close = await asyncio.wait_for(read_response(reader), RESPONSE_TIMEOUT)
@@ -214,12 +240,21 @@ def percentile_ms(sorted_seconds: list[float], fraction: float) -> float:
     return sorted_seconds[max(0, math.ceil(fraction * len(sorted_seconds)) - 1)] * 1000
 
 
-async def drive(port: int, template: str, ids: list[str], duration: float, connections: int) -> LoadResult:
-    """Run `connections` keep-alive loops for `duration` seconds and summarise them."""
+async def drive(args: argparse.Namespace, ids: list[str]) -> LoadResult:
+    """Run `args.connections` keep-alive loops for `args.duration` seconds and summarise them."""
     stats = {"latencies": [], "errors": 0}
     started = time.perf_counter()
+    duration = args.duration
     deadline = started + duration
-    loops = [connection_loop(port, PathPicker(template, ids, seed), deadline, stats) for seed in range(connections)]
+    loops = [
+        connection_loop(
+            args.port,
+            RequestMaker(args.path, ids, seed, args.port, args.method, args.header, args.body),
+            deadline,
+            stats,
+        )
+        for seed in range(args.connections)
+    ]
     await asyncio.wait_for(asyncio.gather(*loops), duration + RESPONSE_TIMEOUT + 5)
     elapsed = time.perf_counter() - started
     latencies = sorted(stats["latencies"])
@@ -242,13 +277,16 @@ def main() -> None:
     parser.add_argument("--ids-file", type=Path)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--header", action="append", default=[], help='"Name: value", repeatable')
+    parser.add_argument("--body", default="", help="request body (sent with a Content-Length)")
     args = parser.parse_args()
     ids = args.ids_file.read_text().split() if args.ids_file else []
     try:
         from uvloop import run  # optional: roughly doubles what one client process can push
     except ImportError:
         run = asyncio.run
-    result = run(drive(args.port, args.path, ids, args.duration, args.connections))
+    result = run(drive(args, ids))
     json.dump(asdict(result), sys.stdout)
 
 

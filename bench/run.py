@@ -1,6 +1,6 @@
 """Run the benchmark scenarios: serve the app and the floor, load each endpoint, report server CPU per request.
 
-Usage: .venv/bin/python -m bench.run [scenario ...] [--only floor] [--loadgen python] [--duration 10]
+Usage: .venv/bin/python -m bench.run [customers] [login] [--only floor] [--loadgen python] [--duration 10]
 """
 
 import argparse
@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make the bench pa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed, servers  # noqa: E402
-from bench.environment import DATA_DIR, app_env  # noqa: E402
+from bench.environment import DATA_DIR, STAFF_EMAIL, STAFF_PASSWORD, app_env  # noqa: E402
 from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # noqa: E402
 
 FLOOR_APP = "bench.floor_app:app"
@@ -40,11 +40,11 @@ CUSTOMER_KEYS = {
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One endpoint to drive, with the app's CPU budget and a check of a sample response body."""
+    """One endpoint to drive, with the app's CPU budget (None: no target) and a check of a sample response body."""
 
     label: str
     target: Target
-    cpu_target_ms: float
+    cpu_target_ms: float | None
     check: Callable[[object], str | None]
 
 
@@ -75,6 +75,11 @@ def check_page(body: object) -> str | None:
     return check_customer(body["items"][0])
 
 
+def check_login(body: object) -> str | None:
+    """Problem with a login answer, or None."""
+    return None if isinstance(body, dict) and "access_token" in body else 'not {"access_token": ...}'
+
+
 def sample_path(target: Target) -> str:
     """A concrete path for target (the first id of its ids file)."""
     if target.ids_file is None:
@@ -85,15 +90,30 @@ def sample_path(target: Target) -> str:
 
 def smoke_check(server: servers.Server, endpoint: Endpoint) -> tuple[str | None, str | None]:
     """(error, warning) from one request: a non-200 is an error, an unexpected body shape a warning."""
-    path = sample_path(endpoint.target)
-    status, body = servers.http_get(server.port, path)
+    target = endpoint.target
+    path = sample_path(target)
+    status, body = servers.http_request(server.port, target.method, path, target.body, dict(target.headers))
     if status != 200:
-        return f"GET {path} -> {status}: {body[:300].decode(errors='replace')}", None
+        return f"{target.method} {path} -> {status}: {body[:300].decode(errors='replace')}", None
     try:
         problem = endpoint.check(json.loads(body))
     except ValueError:
         problem = "body is not JSON"
-    return None, (f"GET {path}: {problem}" if problem else None)
+    return None, (f"{target.method} {path}: {problem}" if problem else None)
+
+
+def bearer_token(server: servers.Server) -> str:
+    """An access token for the staff user, from the server's POST /api/auth/login."""
+    credentials = json.dumps({"email": STAFF_EMAIL, "password": STAFF_PASSWORD})
+    status, body = servers.http_request(
+        server.port, "POST", "/api/auth/login", credentials, {"Content-Type": "application/json"}
+    )
+    if status != 200:
+        raise RuntimeError(f"POST /api/auth/login -> {status}: {body[:300].decode(errors='replace')}")
+    try:
+        return json.loads(body)["access_token"]
+    except (ValueError, KeyError, TypeError):
+        raise RuntimeError(f"POST /api/auth/login: no access_token in {body[:300]!r}") from None
 
 
 def load_error(load: LoadResult) -> str | None:
@@ -135,11 +155,21 @@ def measure_side(
     spec: LoadSpec,
     warmup: float,
     workers: int,
+    authorize: bool = False,
 ) -> list[Measurement]:
-    """Serve asgi_app and measure every endpoint on it; a server that will not start fails them all."""
+    """Serve asgi_app and measure every endpoint on it; a server that will not start fails them all.
+
+    With authorize, one staff login is made once the server is up and every request carries its bearer token.
+    """
     print(f"[{label}] starting {asgi_app} ({workers} workers)", file=sys.stderr)
     try:
         with servers.serving(label, asgi_app, env, workers) as server:
+            if authorize:
+                try:
+                    header = f"Bearer {bearer_token(server)}"
+                except (OSError, RuntimeError) as exc:
+                    return [Measurement(error=f"no bearer token: {exc}") for _ in endpoints]
+                endpoints = [replace(e, target=e.target.with_header("Authorization", header)) for e in endpoints]
             results = []
             for endpoint in endpoints:
                 print(f"[{label}] {endpoint.label}: {warmup:g}s warm-up + {spec.duration:g}s load", file=sys.stderr)
@@ -171,8 +201,10 @@ def table_row(endpoint_label: str, side: str, m: Measurement, cpu_ratio: str) ->
 
 
 def target_met(endpoint: Endpoint, m: Measurement) -> bool | None:
-    """Whether the app's CPU per request is within the endpoint's budget (None when not measured)."""
-    return None if m.cpu_ms_per_request is None else m.cpu_ms_per_request <= endpoint.cpu_target_ms
+    """Whether the app's CPU per request is within the endpoint's budget (None when not measured or no budget)."""
+    if m.cpu_ms_per_request is None or endpoint.cpu_target_ms is None:
+        return None
+    return m.cpu_ms_per_request <= endpoint.cpu_target_ms
 
 
 def verdict(endpoint: Endpoint, m: Measurement) -> str:
@@ -181,16 +213,25 @@ def verdict(endpoint: Endpoint, m: Measurement) -> str:
 
 
 def print_report(
-    title: str, endpoints: list[Endpoint], app: list[Measurement], floor: list[Measurement], app_label: str
+    title: str,
+    endpoints: list[Endpoint],
+    app: list[Measurement],
+    floor: list[Measurement],
+    app_label: str,
+    notes: list[str],
 ) -> None:
-    """Print the app-vs-floor table, the targets with PASS/FAIL, and any errors."""
+    """Print the app-vs-floor table, notes under it, the targets with PASS/FAIL (if any), and any errors."""
     print(f"\n{title}")
     print(f"{'endpoint':<26}{'server':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'app/floor':>11}")
     for endpoint, a, f in zip(endpoints, app, floor, strict=True):
         print(table_row(endpoint.label, app_label, a, fmt(ratio(a, f), ".2f") + "x" if ratio(a, f) else "-"))
         print(table_row("", "floor", f, ""))
-    print("\ntargets (app server CPU per request):")
-    for endpoint, a in zip(endpoints, app, strict=True):
+    for note in notes:
+        print(f"  {note}")
+    budgeted = [(e, a) for e, a in zip(endpoints, app, strict=True) if e.cpu_target_ms is not None]
+    if budgeted:
+        print("\ntargets (app server CPU per request):")
+    for endpoint, a in budgeted:
         cpu_ms = fmt(a.cpu_ms_per_request, ".3f")
         print(f"  {endpoint.label:<26}<= {endpoint.cpu_target_ms:.1f} ms   {cpu_ms:>7} ms   {verdict(endpoint, a)}")
     reported = set()
@@ -229,34 +270,48 @@ def customers_database(args: argparse.Namespace, app_is_floor: bool) -> tuple[Pa
     return seed.ensure_customers_db(args.rows, use_migrations=False, rebuild=args.rebuild)
 
 
-def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
-    """Scenario: GET one customer and GET a page of 20, app vs floor. Returns False on errors."""
-    app_is_floor = args.only == "floor"
+def serving_database(args: argparse.Namespace, app_is_floor: bool) -> tuple[Path, Path]:
+    """(fresh copy of the cached database for the servers, ids file); builds the cache when needed."""
     started = time.monotonic()
     db_path, ids_path = customers_database(args, app_is_floor)
-    print(f"database ready in {time.monotonic() - started:.1f}s: {db_path}", file=sys.stderr)
-    endpoints = [
-        Endpoint("GET /customers/{id}", Target("/api/customers/{id}", ids_path), 2.0, check_customer),
-        Endpoint("GET /customers?limit=20", Target("/api/customers?limit=20"), 3.0, check_page),
-    ]
+    args.rebuild = False  # --rebuild: once per run, not once per scenario
+    copy_path = seed.working_copy(db_path)
+    print(f"database ready in {time.monotonic() - started:.1f}s: {copy_path} (copy of {db_path.name})", file=sys.stderr)
+    return copy_path, ids_path
+
+
+def compare(
+    args: argparse.Namespace,
+    spec: LoadSpec,
+    scenario: str,
+    db_path: Path,
+    endpoints: list[Endpoint],
+    title: str,
+    notes: list[str],
+    authorize: bool,
+) -> bool:
+    """Measure the endpoints on the app then the floor, print the table, write the JSON; False on errors."""
+    app_is_floor = args.only == "floor"
     env, app_target = app_env(db_path), FLOOR_APP if app_is_floor else args.app
-    app = measure_side("app", app_target, env, endpoints, spec, args.warmup, args.workers)
+    authorize = authorize and not app_is_floor  # the floor has no auth
+    app = measure_side("app", app_target, env, endpoints, spec, args.warmup, args.workers, authorize)
     floor = measure_side("floor", FLOOR_APP, env, endpoints, spec, args.warmup, args.workers)
-    app_label = "floor*" if app_is_floor else "app"
     loadgen = f"wrk -t{spec.threads}" if spec.tool == "wrk" else "python client"
+    if app_is_floor:
+        notes = [*notes, "(* --only floor: the app side is also served by the floor app)"]
     print_report(
-        f"customers: {args.rows:,} rows, {loadgen} -c{spec.connections}, "
-        f"{spec.duration:g}s per endpoint after {args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
+        f"{scenario}: {title}, {loadgen} -c{spec.connections}, {spec.duration:g}s per endpoint after "
+        f"{args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
         endpoints,
         app,
         floor,
-        app_label,
+        "floor*" if app_is_floor else "app",
+        notes,
     )
-    if app_is_floor:
-        print("  (* --only floor: the app side is also served by the floor app)")
     rows = [
         {
             "endpoint": e.label,
+            "method": e.target.method,
             "path": e.target.path,
             "cpu_target_ms": e.cpu_target_ms,
             "app": measurement_json(a),
@@ -268,12 +323,13 @@ def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
     ]
     ok = not any(m.error for m in app + floor)
     path = write_results(
-        "customers",
+        scenario,
         {
-            "scenario": "customers",
+            "scenario": scenario,
             "rows": args.rows,
             "app": app_target,
             "floor": FLOOR_APP,
+            "bearer_token": authorize,
             "loadgen": spec.tool,
             "threads": spec.threads,
             "connections": spec.connections,
@@ -288,7 +344,38 @@ def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
     return ok
 
 
-SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {"customers": run_customers}
+def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: GET one customer and GET a page of 20 with a staff bearer token, app vs floor."""
+    db_path, ids_path = serving_database(args, args.only == "floor")
+    endpoints = [
+        Endpoint("GET /customers/{id}", Target("/api/customers/{id}", ids_path), 2.0, check_customer),
+        Endpoint("GET /customers?limit=20", Target("/api/customers?limit=20"), 3.0, check_page),
+    ]
+    notes = ["app requests carry a staff bearer token: checking it is part of the app's CPU; the floor has no auth"]
+    if args.only == "floor":
+        notes = []
+    return compare(args, spec, "customers", db_path, endpoints, f"{args.rows:,} rows", notes, authorize=True)
+
+
+def run_login(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: POST /api/auth/login with the staff credentials (argon2id), app vs floor; no targets."""
+    db_path, _ = serving_database(args, args.only == "floor")
+    credentials = json.dumps({"email": STAFF_EMAIL, "password": STAFF_PASSWORD})
+    target = Target("/api/auth/login", method="POST", headers=(("Content-Type", "application/json"),), body=credentials)
+    endpoints = [Endpoint("POST /auth/login", target, None, check_login)]
+    notes = [
+        "app: argon2id verify + session, refresh token, activity rows and tokens; "
+        "floor: SELECT + argon2 verify in a thread",
+        "CPU ms/req is server CPU per login; no targets",
+    ]
+    login_spec = replace(spec, connections=args.login_connections)
+    return compare(args, login_spec, "login", db_path, endpoints, "staff user", notes, authorize=False)
+
+
+SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {
+    "customers": run_customers,
+    "login": run_login,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -308,6 +395,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per endpoint and server")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up seconds before each load")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--login-connections", type=int, default=8, help="connections for the login scenario")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the 2nd core to the server)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
     parser.add_argument("--rows", type=int, default=100_000, help="customers to seed")

@@ -1,4 +1,4 @@
-"""Build the cached benchmark SQLite database: schema from the app's migrations, then deterministic fake rows."""
+"""Build the cached benchmark SQLite database: schema from the app's migrations, fake customers, a staff user."""
 
 import hashlib
 import json
@@ -9,9 +9,11 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.environment import DATA_DIR, ROOT, app_env, python_exe
+from argon2 import PasswordHasher, Type
 
-SEED_VERSION = 1  # bump whenever customer_rows() output changes, to invalidate cached databases
+from bench.environment import DATA_DIR, ROOT, STAFF_EMAIL, STAFF_PASSWORD, app_env, python_exe
+
+SEED_VERSION = 2  # bump whenever customer_rows() or the staff user changes, to invalidate cached databases
 FIRST_NAMES = (
     "Ana",
     "Bruno",
@@ -108,7 +110,15 @@ CREATE TABLE customers (
 );
 CREATE INDEX ix_customers_created_at_pk ON customers (created_at, pk);
 CREATE INDEX ix_customers_last_name_pk ON customers (last_name, pk);
+-- Only what the floor's login reads.
+CREATE TABLE users (
+    pk INTEGER PRIMARY KEY AUTOINCREMENT,
+    email VARCHAR(254) NOT NULL UNIQUE,
+    password_hash VARCHAR(255) NOT NULL
+);
 """
+# Without the app (floor-only fallback), hash like services/passwords.py does: argon2id, m=19 MiB, t=2, p=1.
+FALLBACK_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
 
 
 def has_migrations() -> bool:
@@ -135,6 +145,8 @@ def cache_key(rows: int, use_migrations: bool) -> dict:
         "seed_version": SEED_VERSION,
         "schema": "migrations" if use_migrations else "ddl",
         "schema_hash": schema,
+        "staff": STAFF_EMAIL,
+        "staff_password_sha256": hashlib.sha256(STAFF_PASSWORD.encode()).hexdigest(),
     }
 
 
@@ -172,10 +184,10 @@ def customer_rows(count: int):
         )
 
 
-def run_migrations(db_path: Path) -> None:
-    """Create the schema with the app's own alembic migrations (`flask --app app db upgrade`)."""
+def run_flask(db_path: Path, what: str, *flask_args: str) -> None:
+    """Run `flask --app app ...` against db_path; a non-zero exit is a RuntimeError naming `what`."""
     result = subprocess.run(
-        [python_exe(), "-m", "flask", "--app", "app", "db", "upgrade"],
+        [python_exe(), "-m", "flask", "--app", "app", *flask_args],
         cwd=ROOT,
         env=app_env(db_path),
         capture_output=True,
@@ -183,7 +195,19 @@ def run_migrations(db_path: Path) -> None:
         timeout=120,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"migration failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+        output = (result.stderr or result.stdout)[-2000:]
+        raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{output}")
+
+
+def run_migrations(db_path: Path) -> None:
+    """Create the schema with the app's own alembic migrations (`flask --app app db upgrade`)."""
+    run_flask(db_path, "migration", "db", "upgrade")
+
+
+def create_staff_user(db_path: Path) -> None:
+    """Create the bench's staff user with the app's own CLI (argon2id hash, password policy)."""
+    command = ("users", "create", STAFF_EMAIL, "--role", "staff", "--password", STAFF_PASSWORD)
+    run_flask(db_path, "creating the staff user", *command)
 
 
 def insert_customers(db_path: Path, rows: int) -> None:
@@ -201,8 +225,16 @@ def remove_database(db_path: Path) -> None:
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
 
 
+def checkpoint(db_path: Path) -> None:
+    """Fold the -wal into the file: flask exits without closing its pooled connections, so the CLI's writes
+    may still sit in a -wal that renaming the main file would leave behind."""
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()  # the last connection to close removes the -wal and -shm
+
+
 def build_database(db_path: Path, rows: int, use_migrations: bool) -> None:
-    """Create a fresh database at db_path (schema + rows)."""
+    """Create a fresh database at db_path (schema, customers, staff user), all in the main file."""
     remove_database(db_path)
     if use_migrations:
         run_migrations(db_path)
@@ -211,6 +243,16 @@ def build_database(db_path: Path, rows: int, use_migrations: bool) -> None:
             conn.executescript(FALLBACK_DDL)
         conn.close()
     insert_customers(db_path, rows)
+    if use_migrations:
+        create_staff_user(db_path)
+    else:
+        with sqlite3.connect(db_path) as conn:
+            conn.execute(
+                "INSERT INTO users (email, password_hash) VALUES (?, ?)",
+                (STAFF_EMAIL, FALLBACK_HASHER.hash(STAFF_PASSWORD)),
+            )
+        conn.close()
+    checkpoint(db_path)
 
 
 def write_ids_file(db_path: Path, ids_path: Path) -> None:
@@ -235,6 +277,19 @@ def ensure_customers_db(rows: int, use_migrations: bool, rebuild: bool = False) 
         build_database(tmp_path, rows, use_migrations)
         remove_database(db_path)
         tmp_path.replace(db_path)
+        remove_database(tmp_path)  # sidecars only, if any
         write_ids_file(db_path, ids_path)
         key_path.write_text(json.dumps(key))
     return db_path, ids_path
+
+
+def working_copy(db_path: Path) -> Path:
+    """A fresh copy of the cached database for the servers, so the sessions logins write never reach the cache."""
+    copy_path = DATA_DIR / "run.db"
+    remove_database(copy_path)
+    # The backup API copies a consistent database even if a killed server left a -wal beside the source.
+    with sqlite3.connect(db_path) as source, sqlite3.connect(copy_path) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return copy_path

@@ -56,15 +56,27 @@ def uvicorn_command(asgi_app: str, port: int, workers: int) -> list[str]:
     ]
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One GET to the server; returns (status, body)."""
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
+    """One request to the server; returns (status, body)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=body.encode() if body is not None else None, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One GET to the server; returns (status, body)."""
+    return http_request(port, "GET", path, timeout=timeout)
 
 
 def log_tail(server: Server, chars: int = 3000) -> str:

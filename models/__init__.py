@@ -25,6 +25,26 @@ db = SQLAlchemy(model_class=Base)
 from models.activity import Activity  # noqa: E402
 from models.api_key import ApiKey  # noqa: E402
 from models.customer import Customer  # noqa: E402
+from models.order import Order, OrderItem  # noqa: E402
+from models.rewards import LedgerEntry, ProductType, Tier  # noqa: E402
+from models.sale import ErpSale, IdempotencyKey  # noqa: E402
 from models.user import OneTimeToken, RefreshToken, User, UserSession  # noqa: E402
 
-__all__ = ["Activity", "ApiKey", "Base", "Customer", "OneTimeToken", "RefreshToken", "User", "UserSession", "db"]
+__all__ = [
+    "Activity",
+    "ApiKey",
+    "Base",
+    "Customer",
+    "ErpSale",
+    "IdempotencyKey",
+    "LedgerEntry",
+    "OneTimeToken",
+    "Order",
+    "OrderItem",
+    "ProductType",
+    "RefreshToken",
+    "Tier",
+    "User",
+    "UserSession",
+    "db",
+]

@@ -1,8 +1,9 @@
 """The customer (member) record."""
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import Base
@@ -22,6 +23,9 @@ class Customer(Base):
         UniqueConstraint("account_id", "client_member_id"),
         Index(None, "created_at", "pk"),
         Index(None, "last_name", "pk"),
+        Index(None, "points", "pk"),
+        # Balances change only through single UPDATE statements guarded by this rule.
+        CheckConstraint("cashback_balance >= 0", name="cashback_not_negative"),
         # Never reuse the key of a deleted row: history rows may still point at it.
         {"sqlite_autoincrement": True},
     )
@@ -43,6 +47,9 @@ class Customer(Base):
     # Bumped by every UPDATE, which the ORM guards with "WHERE version = <read version>":
     # two writers that read the same version cannot both win.
     version: Mapped[int] = mapped_column(Integer)
+    # Lifetime reward points and the cashback wallet; the ledger holds every change to them.
+    points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cashback_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0.00"), server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

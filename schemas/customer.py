@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from schemas.common import timestamp
 from services import customer_rules as rules
 from services.errors import FieldError, InvalidInput
+from services.rewards import rewards_summary
 
 REPRESENTED_FIELDS = ("id", *rules.MUTABLE_FIELDS)
 
@@ -84,4 +85,7 @@ def customer_representation(record: Mapping) -> dict:
     body = {name: record[name] for name in REPRESENTED_FIELDS}
     body["created_at"] = timestamp(record["created_at"])
     body["updated_at"] = timestamp(record["updated_at"])
+    summary = rewards_summary(record["points"], record["cashback_balance"])
+    summary["cashback_balance"] = f"{summary['cashback_balance']:.2f}"
+    body["rewards"] = summary
     return body

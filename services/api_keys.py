@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from models import ApiKey, db
 from models.types import utcnow
@@ -58,6 +59,9 @@ def principal_from_api_key(raw: str) -> Principal:
         raise Unauthenticated("The API key is not valid.")
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        db.session.execute(update(ApiKey).where(ApiKey.pk == key.pk).values(last_used_at=now))
-        db.session.commit()
+        try:
+            db.session.execute(update(ApiKey).where(ApiKey.pk == key.pk).values(last_used_at=now))
+            db.session.commit()
+        except OperationalError:
+            db.session.rollback()  # a busy database only delays this note; the request goes on
     return Principal(kind="api-key", id=key.id, pk=key.pk, role=key.role)

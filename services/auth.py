@@ -15,6 +15,7 @@ from services.context import Principal, client_address_var
 from services.customer_rules import normalise_email
 from services.errors import Conflict, InvalidInput, Unauthenticated
 from services.passwords import hash_password, needs_rehash, password_problem, spend_verification_time, verify_password
+from services.rewards import open_wallet
 from services.tokens import InvalidToken, TokenCodec, new_secret, secret_digest
 
 SIGN_IN_REFUSED = "The email or password is not right."
@@ -103,6 +104,7 @@ def customer_for_email(email: str, first_name: str | None = None, last_name: str
         )
         db.session.add(customer)
         db.session.flush()
+        open_wallet(customer)
     return customer
 
 

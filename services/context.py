@@ -24,6 +24,8 @@ class Principal:
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)
 principal_var: ContextVar[Principal | None] = ContextVar("principal", default=None)
+# True while handling a request that should not write (GET): lets SQLite skip the write lock.
+read_only_var: ContextVar[bool] = ContextVar("read_only", default=False)
 
 
 def current_request_id() -> str | None:

@@ -11,10 +11,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from models import Customer, db
 from models.types import utcnow
 from services.activity import record_activity
+from services.cashback import credit_unassigned_sales
 from services.context import Principal
 from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_email, normalise_phone
 from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from services.pagination import decode_cursor, encode_cursor
+from services.rewards import open_wallet
 
 COLUMNS = Customer.__table__.c
 RECORD_COLUMNS = [c for c in COLUMNS if c.key != "pk"]
@@ -25,6 +27,7 @@ SORTS = {
     "-created_at": (COLUMNS.created_at, True, False),
     "email": (COLUMNS.email, False, True),
     "last_name": (COLUMNS.last_name, False, True),
+    "-points": (COLUMNS.points, True, False),
 }
 
 # Constraint (PostgreSQL) or column list (SQLite) -> the field a duplicate is reported on.
@@ -157,6 +160,10 @@ def _cursor_value(column, value):
     if value is None:
         return None
     try:
+        if column is COLUMNS.points:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError
+            return value
         if column is COLUMNS.created_at:
             moment = datetime.fromisoformat(value)
             if moment.tzinfo is None:
@@ -221,6 +228,19 @@ def _commit(customer: Customer) -> dict:
     return record_of(customer)
 
 
+def _flush(customer: Customer) -> None:
+    """Write pending changes now (to get keys or hit constraints early), mapping failures like a commit."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        field = _conflicting_field(exc)
+        raise Conflict(field, f"Another customer already has this {field}.") from None
+    except StaleDataError:
+        db.session.rollback()
+        raise PreconditionFailed("The customer changed while this request was being handled.") from None
+
+
 def _conflicting_field(exc: IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
@@ -244,6 +264,9 @@ def create_customer(values: dict) -> dict:
         updated_at=now,
     )
     db.session.add(customer)
+    _flush(customer)
+    open_wallet(customer)
+    credit_unassigned_sales(customer)
     record_activity("customer.created", f"customer:{customer.id}")
     return _commit(customer)
 
@@ -264,6 +287,9 @@ def update_customer(
         return merged
     for field in changed:
         setattr(customer, field, changes[field])
+    if "document" in changed:
+        _flush(customer)
+        credit_unassigned_sales(customer)
     record_activity("customer.updated", f"customer:{customer.id}", fields=changed)
     # Never let two successive versions share a timestamp, even within one clock tick.
     customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))

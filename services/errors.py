@@ -63,3 +63,7 @@ class RateLimited(ServiceError):
     def __init__(self, retry_after: int, detail: str):
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class BusinessRuleViolation(ServiceError):
+    """Well-formed, but refused by a business rule (insufficient balance, already reversed)."""

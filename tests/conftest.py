@@ -20,11 +20,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from models import Customer, User, UserSession, db
+from models import Customer, ProductType, User, UserSession, db
 from models.types import utcnow
 from services.passwords import hash_password
+from services.rewards import DEFAULT_PRODUCT_TYPES
 from services.tokens import new_secret
 
+REFERENCE_TABLES = {"tiers", "product_types"}  # seeded by migrations
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
 
@@ -156,7 +158,14 @@ def empty_tables(request):
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+                if table.name not in REFERENCE_TABLES:
+                    connection.execute(table.delete())
+            # Tests may change product types: put back the ones the migration seeds.
+            connection.execute(ProductType.__table__.delete())
+            connection.execute(
+                ProductType.__table__.insert(),
+                [{"code": c, "cashback_percent": p, "updated_at": utcnow()} for c, p in DEFAULT_PRODUCT_TYPES.items()],
+            )
 
 
 TEST_PASSWORD = "a long test passphrase"

@@ -22,6 +22,7 @@ REPRESENTATION_KEYS = {
     "language",
     "created_at",
     "updated_at",
+    "rewards",
 }
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OK = {"email": "ok@example.com"}

@@ -1,0 +1,202 @@
+"""The ERP sales feed: validate a sale, make it an order of the customer with that CPF (or keep it until one
+exists), and forward the cashback to the partner API, keeping its answer for reconciliation."""
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import httpx
+from flask import current_app
+from sqlalchemy import select
+
+from models import Customer, ErpSale, db
+from models.types import utcnow
+from services.activity import record_activity
+from services.customer_rules import normalise_document
+from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
+from services.orders import Item, add_order, check_items, order_cashback
+from services.pagination import decode_cursor, encode_cursor
+from services.tokens import new_secret
+
+log = logging.getLogger(__name__)
+SPACES = re.compile(r"\s+")
+# An ERP clock a little ahead of ours is not a sale in the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def comparable_name(name: str) -> str:
+    """A name without case, accents or extra spaces."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return SPACES.sub(" ", bare).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Sale:
+    document: str
+    name: str
+    sold_at: datetime
+    total: Decimal
+    items: list[Item]
+
+
+def check_sale(sale: Sale) -> tuple[str, Decimal]:
+    """Validate a sale (400 naming the field); return the CPF digits and the cashback it earns."""
+    errors = []
+    try:
+        document = normalise_document(sale.document)
+    except ValueError as exc:
+        errors.append(FieldError("customer.document", str(exc)))
+        document = None
+    if sale.sold_at > utcnow() + CLOCK_SKEW:
+        errors.append(FieldError("sold_at", "must not be in the future"))
+    if not sale.name.strip():
+        errors.append(FieldError("customer.name", "must not be blank"))
+    if errors:
+        raise InvalidInput(errors)
+    rates = check_items(sale.items, sale.total, field="products")
+    return document, order_cashback(sale.items, rates)
+
+
+def record_sale(sale: Sale) -> ErpSale:
+    """Store a sale and, when a customer has its document, the order it becomes (committed)."""
+    document, cashback = check_sale(sale)
+    customer = db.session.scalars(select(Customer).where(Customer.document == document)).first()
+    if customer is not None:
+        _check_name(customer, sale.name)
+    record = ErpSale(
+        id=new_secret(12),
+        document=document,
+        name=sale.name.strip(),
+        sold_at=sale.sold_at,
+        total=sale.total,
+        cashback=cashback,
+        products=[{"type": i.type, "value": str(i.value), "qty": i.qty} for i in sale.items],
+        status="not_forwarded",
+        attempts=0,
+    )
+    db.session.add(record)
+    db.session.flush()
+    if customer is not None:
+        _assign(record, customer)
+    record_activity("sale.received", f"sale:{record.id}", document=document, total=str(sale.total))
+    db.session.commit()
+    return record
+
+
+def _check_name(customer: Customer, name: str) -> None:
+    on_record = " ".join(part for part in (customer.first_name, customer.last_name) if part)
+    if on_record and comparable_name(on_record) != comparable_name(name):
+        raise BusinessRuleViolation("the document belongs to a customer with another name")
+
+
+def _assign(sale: ErpSale, customer: Customer) -> None:
+    items = [Item(p["type"], Decimal(p["value"]), p["qty"]) for p in sale.products]
+    order, _ = add_order(customer, total=sale.total, items=items, sold_at=sale.sold_at, external_id=f"erp:{sale.id}")
+    sale.customer_pk = customer.pk
+    sale.order_pk = order.pk
+    sale.updated_at = utcnow()
+
+
+def credit_unassigned_sales(customer: Customer) -> int:
+    """Turn the kept sales with this customer's document into their orders (flushed, not committed)."""
+    if customer.document is None:
+        return 0
+    waiting = db.session.scalars(
+        select(ErpSale)
+        .where(ErpSale.document == customer.document, ErpSale.customer_pk.is_(None), ErpSale.order_pk.is_(None))
+        .order_by(ErpSale.pk)
+    ).all()
+    for sale in waiting:
+        _assign(sale, customer)
+        record_activity("sale.assigned", f"sale:{sale.id}", customer=customer.id)
+    return len(waiting)
+
+
+def forward(sale_id: str) -> ErpSale:
+    """Send {"document", "cashback"} to CASHBACK_API_URL and keep the answer; no transaction is open meanwhile."""
+    url = current_app.config["CASHBACK_API_URL"]
+    sale = sale_from_id(sale_id)
+    if not url:
+        return sale
+    payload = {"document": sale.document, "cashback": f"{sale.cashback:.2f}"}
+    db.session.commit()  # end the read transaction before waiting on the partner
+    timeout = float(current_app.config["CASHBACK_API_TIMEOUT"])
+    partner, error = None, None
+    try:
+        response = httpx.post(url, json=payload, timeout=timeout)
+        if response.status_code == 201:
+            answer = response.json()
+            partner = {k: answer.get(k) for k in ("id", "message", "createdAt")}
+        else:
+            error = f"HTTP {response.status_code}: {response.text[:500]}"
+    except (httpx.HTTPError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    sale = sale_from_id(sale_id)
+    sale.attempts += 1
+    sale.updated_at = utcnow()
+    if partner is not None:
+        sale.status, sale.partner, sale.last_error = "sent", partner, None
+    else:
+        sale.status, sale.last_error = "failed", error
+        log.warning("cashback of sale %s not forwarded: %s", sale.id, error)
+    record_activity("sale.forwarded" if partner else "sale.forward_failed", f"sale:{sale.id}", attempt=sale.attempts)
+    db.session.commit()
+    return sale
+
+
+def retry(sale_id: str) -> ErpSale:
+    """Send a failed (or never sent) sale again; a sale already sent is a 422."""
+    sale = sale_from_id(sale_id)
+    if sale.status == "sent":
+        raise BusinessRuleViolation("the sale was already sent to the partner")
+    if not current_app.config["CASHBACK_API_URL"]:
+        raise BusinessRuleViolation("CASHBACK_API_URL is not set: there is no partner to send to")
+    record_activity("sale.retried", f"sale:{sale.id}")
+    db.session.commit()
+    return forward(sale_id)
+
+
+def failed_sale_ids() -> list[str]:
+    """The ids of every sale whose forwarding failed."""
+    return list(db.session.scalars(select(ErpSale.id).where(ErpSale.status == "failed").order_by(ErpSale.pk)))
+
+
+def sale_from_id(sale_id: str) -> ErpSale:
+    """The sale with this public id."""
+    sale = db.session.scalars(select(ErpSale).where(ErpSale.id == sale_id)).first()
+    if sale is None:
+        raise NotFound(f"No sale {sale_id!r}.")
+    return sale
+
+
+@dataclass(frozen=True)
+class SaleFilters:
+    status: str | None = None
+    document: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple[list[ErpSale], str | None]:
+    """Sales newest first, one keyset page at a time."""
+    conditions = []
+    if filters.status:
+        conditions.append(ErpSale.status == filters.status)
+    if filters.document:
+        conditions.append(ErpSale.document == "".join(ch for ch in filters.document if ch.isdigit()))
+    if filters.start is not None:
+        conditions.append(ErpSale.sold_at >= filters.start)
+    if filters.end is not None:
+        conditions.append(ErpSale.sold_at < filters.end)
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, "sales", 1)
+        if not isinstance(before, int) or isinstance(before, bool):
+            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+        conditions.append(ErpSale.pk < before)
+    sales = list(db.session.scalars(select(ErpSale).where(*conditions).order_by(ErpSale.pk.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor("sales", [sales[limit - 1].pk]) if len(sales) > limit else None
+    return sales[:limit], next_cursor

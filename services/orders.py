@@ -1,0 +1,179 @@
+"""Orders: placing one earns points (1 per whole currency unit) and cashback by product type; reversing undoes it."""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from models import Customer, Order, OrderItem, ProductType, db
+from models.types import utcnow
+from services.activity import record_activity
+from services.context import Principal
+from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
+from services.pagination import decode_cursor, encode_cursor
+from services.rewards import apply_to_wallet, money
+from services.tokens import new_secret
+
+
+@dataclass(frozen=True)
+class Item:
+    type: str
+    value: Decimal
+    qty: int
+
+
+def cashback_rates(codes: set[str]) -> dict[str, Decimal]:
+    """The cashback percentage of each known product type among `codes`."""
+    if not codes:
+        return {}
+    rows = db.session.execute(select(ProductType.code, ProductType.cashback_percent).where(ProductType.code.in_(codes)))
+    return {code: percent for code, percent in rows}
+
+
+def check_items(items: list[Item], total: Decimal, field: str = "items") -> dict[str, Decimal]:
+    """Refuse unknown types and items that do not add up to the total; return the rates of the types used."""
+    rates = cashback_rates({item.type for item in items})
+    errors = [
+        FieldError(f"{field}.{index}.type", f"is not a known product type ({item.type!r})")
+        for index, item in enumerate(items)
+        if item.type not in rates
+    ]
+    if errors:
+        raise InvalidInput(errors)
+    if items and sum(item.value * item.qty for item in items) != total:
+        raise InvalidInput.single("total", "must equal the sum of value x qty of the items")
+    return rates
+
+
+def order_cashback(items: list[Item], rates: dict[str, Decimal]) -> Decimal:
+    """sum(rate x value x qty), rounded half-up to cents."""
+    return money(sum((rates[i.type] / 100 * i.value * i.qty for i in items), Decimal(0)))
+
+
+def add_order(
+    customer: Customer, *, total: Decimal, items: list[Item], sold_at: datetime | None, external_id: str | None
+) -> tuple[Order, dict]:
+    """Store an order for the customer and credit its points and cashback (flushed, not committed)."""
+    if total <= 0:
+        raise InvalidInput.single("total", "must be more than 0")
+    rates = check_items(items, total)
+    order = Order(
+        id=new_secret(12),
+        customer_pk=customer.pk,
+        total=money(total),
+        points=math.floor(total),
+        cashback=order_cashback(items, rates),
+        status="active",
+        sold_at=sold_at or utcnow(),
+        external_id=external_id,
+    )
+    db.session.add(order)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("external_id", "An order with this external_id already exists.") from None
+    db.session.add_all(OrderItem(order_pk=order.pk, type=i.type, value=money(i.value), qty=i.qty) for i in items)
+    _, summary = apply_to_wallet(
+        customer.pk, kind="order", points=order.points, amount=order.cashback, order_pk=order.pk
+    )
+    record_activity("order.created", f"order:{order.id}", customer=customer.id, total=str(order.total))
+    return order, summary
+
+
+def place_order(customer: Customer, **order) -> tuple[Order, dict]:
+    """Store an order and commit; an external_id seen before is a Conflict."""
+    result = add_order(customer, **order)
+    db.session.commit()
+    return result
+
+
+def reverse_order(order_id: str) -> tuple[Order, dict | None]:
+    """Undo a sale with compensating ledger entries; 422 when it is already reversed."""
+    order = order_from_id(order_id)
+    # Claiming the reversal is one conditional UPDATE: two concurrent reversals cannot both pass.
+    claimed = db.session.execute(
+        update(Order)
+        .where(Order.pk == order.pk, Order.status == "active")
+        .values(status="reversed", reversed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise BusinessRuleViolation("the order is already reversed")
+    summary = None
+    if order.customer_pk is not None:
+        _, summary = apply_to_wallet(
+            order.customer_pk, kind="reversal", points=-order.points, amount=-order.cashback, order_pk=order.pk
+        )
+    record_activity("order.reversed", f"order:{order.id}")
+    db.session.commit()
+    db.session.refresh(order)
+    return order, summary
+
+
+def order_from_id(order_id: str, viewer: Principal | None = None) -> Order:
+    """The order with this public id (a customer sees only their own)."""
+    order = db.session.scalars(select(Order).where(Order.id == order_id)).first()
+    if order is None or (viewer is not None and viewer.role == "customer" and order.customer_pk != viewer.customer_pk):
+        raise NotFound(f"No order {order_id!r}.")
+    return order
+
+
+def order_items(order_pks: list[int]) -> dict[int, list[OrderItem]]:
+    """The items of each order."""
+    grouped: dict[int, list[OrderItem]] = {pk: [] for pk in order_pks}
+    if order_pks:
+        for item in db.session.scalars(
+            select(OrderItem).where(OrderItem.order_pk.in_(order_pks)).order_by(OrderItem.pk)
+        ):
+            grouped[item.order_pk].append(item)
+    return grouped
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    customer_pk: int | None = None
+    status: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+    """Orders newest first, one keyset page at a time."""
+    conditions = []
+    if filters.customer_pk is not None:
+        conditions.append(Order.customer_pk == filters.customer_pk)
+    if filters.status is not None:
+        conditions.append(Order.status == filters.status)
+    if filters.start is not None:
+        conditions.append(Order.sold_at >= filters.start)
+    if filters.end is not None:
+        conditions.append(Order.sold_at < filters.end)
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, "orders", 1)
+        if not isinstance(before, int) or isinstance(before, bool):
+            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+        conditions.append(Order.pk < before)
+    orders = list(db.session.scalars(select(Order).where(*conditions).order_by(Order.pk.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor("orders", [orders[limit - 1].pk]) if len(orders) > limit else None
+    return orders[:limit], next_cursor
+
+
+def customer_ids(pks: set[int | None]) -> dict[int, str]:
+    """Public ids of the customers with these keys."""
+    pks = {pk for pk in pks if pk is not None}
+    if not pks:
+        return {}
+    return dict(db.session.execute(select(Customer.pk, Customer.id).where(Customer.pk.in_(pks))).all())
+
+
+def order_ids(pks: set[int | None]) -> dict[int, str]:
+    """Public ids of the orders with these keys."""
+    pks = {pk for pk in pks if pk is not None}
+    if not pks:
+        return {}
+    return dict(db.session.execute(select(Order.pk, Order.id).where(Order.pk.in_(pks))).all())

@@ -1,0 +1,47 @@
+"""Product types and the cashback percentage each earns."""
+
+from decimal import Decimal
+
+from sqlalchemy import exists, select
+
+from models import OrderItem, ProductType, db
+from models.types import utcnow
+from services.activity import record_activity
+from services.errors import Conflict, NotFound
+
+
+def list_product_types() -> list[ProductType]:
+    """Every product type, by code."""
+    return list(db.session.scalars(select(ProductType).order_by(ProductType.code)))
+
+
+def product_type(code: str) -> ProductType:
+    """One product type."""
+    found = db.session.get(ProductType, code)
+    if found is None:
+        raise NotFound(f"No product type {code!r}.")
+    return found
+
+
+def put_product_type(code: str, cashback_percent: Decimal) -> tuple[ProductType, bool]:
+    """Create or change a product type; True when it was created."""
+    found = db.session.get(ProductType, code)
+    created = found is None
+    if created:
+        found = ProductType(code=code)
+        db.session.add(found)
+    found.cashback_percent = cashback_percent
+    found.updated_at = utcnow()
+    record_activity("product_type.saved", f"product_type:{code}", cashback_percent=str(cashback_percent))
+    db.session.commit()
+    return found, created
+
+
+def delete_product_type(code: str) -> None:
+    """Remove a product type that no order uses (409 otherwise)."""
+    found = product_type(code)
+    if db.session.scalar(select(exists().where(OrderItem.type == code))):
+        raise Conflict("code", f"Product type {code!r} is used by orders and cannot be deleted.")
+    db.session.delete(found)
+    record_activity("product_type.deleted", f"product_type:{code}")
+    db.session.commit()

@@ -1,0 +1,166 @@
+"""Points, tiers and the cashback wallet: every change is one guarded UPDATE plus a ledger entry."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from models import Customer, LedgerEntry, Tier, db
+from services.activity import record_activity
+from services.context import current_principal
+from services.errors import BusinessRuleViolation, InvalidInput
+from services.pagination import decode_cursor, encode_cursor
+
+CENT = Decimal("0.01")
+DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    tier: str
+    points: int
+    name: str
+
+
+@lru_cache(maxsize=1)
+def _tiers_cached(database_url: str) -> tuple[TierInfo, ...]:
+    rows = db.session.execute(select(Tier.tier, Tier.points, Tier.name).order_by(Tier.points)).all()
+    return tuple(TierInfo(*row) for row in rows)
+
+
+def tiers() -> tuple[TierInfo, ...]:
+    """The tiers, lowest first (seeded by a migration; read once per database)."""
+    return _tiers_cached(str(db.engine.url))
+
+
+def money(value: Decimal) -> Decimal:
+    """Round half-up to cents."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rewards_summary(points: int, cashback_balance: Decimal) -> dict:
+    """Points, tier, the next tier and the progress inside the current band, and the cashback balance."""
+    levels = tiers()
+    current = None
+    for level in levels:
+        if points >= level.points:
+            current = level
+    following = next((level for level in levels if level.points > points), None)
+    if following is None:
+        progress = None
+    else:
+        floor = current.points if current else 0
+        progress = round((points - floor) / (following.points - floor), 4)
+    return {
+        "points": points,
+        "tier": current.tier if current else None,
+        "tier_name": current.name if current else None,
+        "next_tier": following.tier if following else None,
+        "next_tier_name": following.name if following else None,
+        "next_tier_progress": progress,
+        "cashback_balance": money(cashback_balance),
+    }
+
+
+def apply_to_wallet(
+    customer_pk: int, *, kind: str, points: int, amount: Decimal, order_pk: int | None = None
+) -> tuple[LedgerEntry, dict]:
+    """Add points and cashback (either may be negative) in one guarded UPDATE and write the ledger entry.
+
+    The balance check and the change are the same statement, so concurrent writers can never take the
+    balance below zero; a refusal raises BusinessRuleViolation and changes nothing.
+    """
+    amount = money(amount)
+    new_balances = db.session.execute(
+        update(Customer)
+        .where(Customer.pk == customer_pk, Customer.cashback_balance + amount >= 0, Customer.points + points >= 0)
+        .values(points=Customer.points + points, cashback_balance=Customer.cashback_balance + amount)
+        .returning(Customer.points, Customer.cashback_balance)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if new_balances is None:
+        raise BusinessRuleViolation("insufficient balance")
+    principal = current_principal()
+    entry = LedgerEntry(
+        customer_pk=customer_pk,
+        kind=kind,
+        points=points,
+        amount=amount,
+        order_pk=order_pk,
+        points_balance=new_balances.points,
+        cashback_balance=money(new_balances.cashback_balance),
+        actor=principal.label if principal else None,
+    )
+    db.session.add(entry)
+    return entry, rewards_summary(new_balances.points, new_balances.cashback_balance)
+
+
+def open_wallet(customer: Customer) -> None:
+    """Credit SIGNUP_BONUS_CASHBACK to a customer just created (flushed, same transaction)."""
+    bonus = current_app.config["SIGNUP_BONUS_CASHBACK"]
+    if bonus > 0:
+        apply_to_wallet(customer.pk, kind="signup_bonus", points=0, amount=bonus)
+
+
+def redeem(customer: Customer, amount: Decimal) -> tuple[LedgerEntry, dict]:
+    """Spend cashback; 422 "insufficient balance" when it cannot be covered."""
+    if amount <= 0:
+        raise InvalidInput.single("amount", "must be more than 0")
+    entry, summary = apply_to_wallet(customer.pk, kind="redemption", points=0, amount=-amount)
+    record_activity("cashback.redeemed", f"customer:{customer.id}", amount=str(money(amount)))
+    db.session.commit()
+    return entry, summary
+
+
+@dataclass(frozen=True)
+class LedgerFilters:
+    kind: str | None = None
+    start: object = None
+    end: object = None
+
+
+def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor: str | None):
+    """A customer's ledger entries, newest first, one keyset page at a time."""
+    conditions = [LedgerEntry.customer_pk == customer_pk]
+    if filters.kind:
+        conditions.append(LedgerEntry.kind == filters.kind)
+    if filters.start is not None:
+        conditions.append(LedgerEntry.created_at >= filters.start)
+    if filters.end is not None:
+        conditions.append(LedgerEntry.created_at < filters.end)
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, "ledger", 1)
+        if not isinstance(before, int) or isinstance(before, bool):
+            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+        conditions.append(LedgerEntry.pk < before)
+    entries = list(
+        db.session.scalars(select(LedgerEntry).where(*conditions).order_by(LedgerEntry.pk.desc()).limit(limit + 1))
+    )
+    next_cursor = encode_cursor("ledger", [entries[limit - 1].pk]) if len(entries) > limit else None
+    return entries[:limit], next_cursor
+
+
+def send_statement(customer: Customer) -> None:
+    """Mail the customer their points, tier and cashback balance; 422 when they have no email."""
+    from services import mail
+
+    if not customer.email:
+        raise BusinessRuleViolation("the customer has no email address")
+    summary = rewards_summary(customer.points, customer.cashback_balance)
+    tier = f"tier {summary['tier']} ({summary['tier_name']})" if summary["tier"] else "no tier yet"
+    following = (
+        f"{summary['next_tier']} at {next(t.points for t in tiers() if t.tier == summary['next_tier'])} points"
+        if summary["next_tier"]
+        else "the top tier"
+    )
+    greeting = f"Hello {customer.first_name}," if customer.first_name else "Hello,"
+    record_activity("customer.statement_sent", f"customer:{customer.id}")
+    db.session.commit()
+    mail.send_mail(
+        customer.email,
+        "Your rewards statement",
+        f"{greeting}\n\nYou have {summary['points']} points: {tier}. Next: {following}.\n"
+        f"Your cashback balance is {summary['cashback_balance']:.2f}.\n",
+    )

@@ -1,0 +1,240 @@
+"""The ERP sales feed: validation, crediting (also later, when the customer appears), forwarding, retries."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+SALE = {
+    "sold_at": "2026-11-20 20:12:22",
+    "customer": {"document": "529.982.247-25", "name": "Bruna  Leite"},
+    "total": "100.00",
+    "products": [{"type": "A", "value": "10.00", "qty": 1}, {"type": "B", "value": "45.00", "qty": 2}],
+}
+
+
+class Partner:
+    """A real HTTP server on 127.0.0.1 playing the partner cashback API."""
+
+    def __init__(self):
+        self.mode = "created"
+        self.received: list[dict] = []
+        partner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the stdlib's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                partner.received.append(body)
+                if partner.mode == "slow":
+                    time.sleep(1.5)
+                status = 500 if partner.mode == "error" else 201
+                answer = (
+                    {
+                        "id": len(partner.received),
+                        "message": "Cashback criado com sucesso!",
+                        "createdAt": "2026-11-22T10:00:00Z",
+                    }
+                    if status == 201
+                    else {"error": "boom"}
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/cashback"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="session")
+def partner_server():
+    server = Partner()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def partner(app, partner_server):
+    """The partner API, answering 201 unless told otherwise; CASHBACK_API_URL points at it."""
+    partner_server.mode, partner_server.received = "created", []
+    app.app.config.update(CASHBACK_API_URL=partner_server.url, CASHBACK_API_TIMEOUT=1)
+    yield partner_server
+    app.app.config.update(CASHBACK_API_URL="", CASHBACK_API_TIMEOUT=5)
+
+
+@pytest.fixture
+def erp(client, anon_client):
+    """An HTTP client holding an integration API key, as the ERP does."""
+    key = client.post("/api/api-keys", json={"name": "ERP"}).json()["key"]
+    anon_client.headers.update({"X-API-Key": key})
+    return anon_client
+
+
+@pytest.fixture
+def bruna(client):
+    response = client.post(
+        "/api/customers",
+        json={
+            "id": "bruna",
+            "email": "bruna@example.com",
+            "first_name": "Bruna",
+            "last_name": "Leite",
+            "document": "52998224725",
+        },
+    )
+    assert response.status_code == 201
+    return response.json()
+
+
+def test_sale_of_a_known_customer_becomes_their_order(erp, client, bruna, partner):
+    """The sale credits Bruna (cashback A 5% of 10 + B 1% of 90 = 1.40) and is forwarded to the partner."""
+    response = erp.post("/api/cashback", json=SALE)
+    assert response.status_code == 201, response.text
+    sale = response.json()
+    assert sale["customer_id"] == "bruna"
+    assert sale["cashback"] == "1.40"
+    assert sale["status"] == "sent"
+    assert sale["attempts"] == 1
+    assert sale["partner"] == {"id": 1, "message": "Cashback criado com sucesso!", "createdAt": "2026-11-22T10:00:00Z"}
+    assert partner.received == [{"document": "52998224725", "cashback": "1.40"}]
+    rewards = client.get("/api/customers/bruna/rewards").json()
+    assert rewards["points"] == 100
+    assert rewards["cashback_balance"] == "1.40"
+    assert client.get(f"/api/cashback/{sale['id']}").json()["order_id"] == sale["order_id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"customer": {"document": "529.982.247-26", "name": "X"}}, "customer.document"),
+        ({"customer": {"document": "111.111.111-11", "name": "X"}}, "customer.document"),
+        ({"sold_at": "2999-01-01 00:00:00"}, "sold_at"),
+        ({"sold_at": "yesterday at noon"}, "sold_at"),
+        ({"products": []}, "products"),
+        ({"products": [{"type": "Z", "value": "100.00", "qty": 1}]}, "products.0.type"),
+        ({"products": [{"type": "A", "value": "-100.00", "qty": 1}]}, "products.0.value"),
+        ({"products": [{"type": "A", "value": "100.00", "qty": 0}]}, "products.0.qty"),
+        ({"total": "99.99"}, "total"),
+        ({"store": "42"}, "store"),
+    ],
+)
+def test_bad_sales_are_400_naming_the_field(erp, client, bruna, change, field):
+    """Each refusal names the field and stores nothing."""
+    response = erp.post("/api/cashback", json={**SALE, **change})
+    assert response.status_code == 400, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert client.get("/api/cashback").json()["items"] == []
+    assert client.get("/api/customers/bruna/rewards").json()["points"] == 0
+
+
+def test_numbers_are_accepted_as_well_as_strings(erp, bruna):
+    """The ERP may send amounts as JSON numbers."""
+    sale = {
+        **SALE,
+        "total": 100,
+        "products": [{"type": "A", "value": 10, "qty": 1}, {"type": "B", "value": 45.0, "qty": 2}],
+    }
+    assert erp.post("/api/cashback", json=sale).json()["cashback"] == "1.40"
+
+
+def test_a_known_document_with_another_name_is_422(erp, bruna):
+    """The name must match the customer's, ignoring case, accents and spaces."""
+    assert (
+        erp.post("/api/cashback", json={**SALE, "customer": {**SALE["customer"], "name": "Ana Souza"}}).status_code
+        == 422
+    )
+    accented = {**SALE, "customer": {**SALE["customer"], "name": "  BRÚNA   léite "}}
+    assert erp.post("/api/cashback", json=accented).status_code == 201
+
+
+@pytest.mark.parametrize("appears", ["created", "updated", "signed_up"])
+def test_a_sale_nobody_matches_is_kept_and_credited_when_the_customer_appears(erp, client, anon_client, appears):
+    """Nothing the ERP sent is lost: the sale waits, then becomes an order of the new customer."""
+    kept = erp.post("/api/cashback", json=SALE).json()
+    assert kept["customer_id"] is None and kept["order_id"] is None
+    if appears == "created":
+        client.post("/api/customers", json={"id": "late", "email": "late@example.com", "document": "529.982.247-25"})
+    elif appears == "updated":
+        client.post("/api/customers", json={"id": "late", "email": "late@example.com"})
+        client.patch("/api/customers/late", json={"document": "52998224725"})
+    else:
+        client.post("/api/customers", json={"id": "late", "email": "late@example.com", "document": "52998224725"})
+        anon_client.post("/api/auth/signup", json={"email": "late@example.com", "password": "a long enough passphrase"})
+    assert client.get("/api/customers/late/rewards").json()["points"] == 100
+    sale = client.get(f"/api/cashback/{kept['id']}").json()
+    assert sale["customer_id"] == "late"
+    assert sale["order_id"] is not None
+
+
+@pytest.mark.parametrize("mode", ["error", "slow", "down"])
+def test_partner_failures_are_kept_and_retried(erp, client, app, bruna, partner, mode):
+    """A 500, a timeout or a refused connection marks the sale failed; retry sends it once the partner is back."""
+    if mode == "down":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        app.app.config["CASHBACK_API_URL"] = f"http://127.0.0.1:{closed_port}/api/v1/cashback"
+    else:
+        partner.mode = mode
+    sale = erp.post("/api/cashback", json=SALE).json()
+    assert sale["status"] == "failed"
+    assert sale["attempts"] == 1
+    assert sale["last_error"]
+    assert client.get("/api/customers/bruna/rewards").json()["cashback_balance"] == "1.40"  # the customer keeps it
+    assert [s["id"] for s in client.get("/api/cashback", params={"status": "failed"}).json()["items"]] == [sale["id"]]
+    partner.mode = "created"
+    app.app.config["CASHBACK_API_URL"] = partner.url
+    retried = client.post(f"/api/cashback/{sale['id']}/retry")
+    assert retried.status_code == 200
+    assert retried.json()["status"] == "sent"
+    assert retried.json()["attempts"] == 2
+    assert client.post(f"/api/cashback/{sale['id']}/retry").status_code == 422
+
+
+def test_cli_retries_every_failed_sale(erp, app, bruna, partner):
+    """`flask --app app cashback retry` resends the failed ones."""
+    partner.mode = "error"
+    ids = [erp.post("/api/cashback", json=SALE).json()["id"] for _ in range(2)]
+    partner.mode = "created"
+    result = app.app.test_cli_runner().invoke(args=["cashback", "retry"])
+    assert result.exit_code == 0, result.output
+    assert "Retried 2 sales; 2 sent, 0 still failing." in result.output
+    assert all(f"{sale_id}: sent" in result.output for sale_id in ids)
+
+
+def test_without_a_partner_url_sales_are_not_forwarded(erp, bruna):
+    """CASHBACK_API_URL unset: kept as not_forwarded."""
+    assert erp.post("/api/cashback", json=SALE).json()["status"] == "not_forwarded"
+
+
+def test_reconciliation_filters(erp, client, bruna):
+    """GET /api/cashback filters by status, document and dates."""
+    erp.post("/api/cashback", json=SALE)
+    erp.post("/api/cashback", json={**SALE, "sold_at": "2026-10-01 10:00:00"})
+    assert len(client.get("/api/cashback", params={"document": "529.982.247-25"}).json()["items"]) == 2
+    assert len(client.get("/api/cashback", params={"from": "2026-11-01"}).json()["items"]) == 1
+    assert client.get("/api/cashback", params={"status": "sent"}).json()["items"] == []
+
+
+def test_only_the_erp_staff_and_admins_may_post_sales(client_as, bruna):
+    """Customers may not push sales; staff may."""
+    assert client_as("customer").post("/api/cashback", json=SALE).status_code == 403
+    assert client_as("staff").post("/api/cashback", json=SALE).status_code == 201
+
+
+def test_a_replayed_sale_is_not_credited_twice(erp, client, bruna):
+    """The ERP's retry with the same Idempotency-Key gets the first answer back."""
+    headers = {"Idempotency-Key": "erp-sale-777"}
+    first = erp.post("/api/cashback", json=SALE, headers=headers)
+    second = erp.post("/api/cashback", json=SALE, headers=headers)
+    assert first.json() == second.json()
+    assert client.get("/api/customers/bruna/rewards").json()["points"] == 100
