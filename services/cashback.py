@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import httpx
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import Customer, ErpSale, db
 from models.types import utcnow
@@ -114,6 +114,19 @@ def credit_unassigned_sales(customer: Customer) -> int:
         _assign(sale, customer)
         record_activity("sale.assigned", f"sale:{sale.id}", customer=customer.id)
     return len(waiting)
+
+
+ERASED_NAME = "(erased)"
+ERASED_DOCUMENT = "00000000000"  # not a valid CPF, so it can never match a customer again
+
+
+def forget_sales_of(customer: Customer) -> None:
+    """Remove the person from their sales (name and CPF); amounts, orders and the partner's answer stay."""
+    db.session.execute(
+        update(ErpSale)
+        .where(ErpSale.customer_pk == customer.pk)
+        .values(name=ERASED_NAME, document=ERASED_DOCUMENT, updated_at=utcnow())
+    )
 
 
 def forward(sale_id: str) -> ErpSale:

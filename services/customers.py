@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from models import Customer, db
 from models.types import utcnow
 from services.activity import record_activity
-from services.cashback import credit_unassigned_sales
+from services.cashback import credit_unassigned_sales, forget_sales_of
 from services.context import Principal
 from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_email, normalise_phone
 from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -300,6 +300,7 @@ def delete_customer(ref: str, *, if_match: str | None, viewer: Principal | None 
     """Erase the customer (and, through the database, their credentials and sessions)."""
     customer = customer_from_ref(ref, viewer)
     _check_if_match(customer, if_match)
+    forget_sales_of(customer)
     record_activity("customer.deleted", f"customer:{customer.id}")
     db.session.delete(customer)
     _commit(customer)

@@ -270,3 +270,37 @@ def test_idempotency_key_replays_the_first_answer(client, ana):
     order(client, total="100.00", items=[{"type": "D", "value": "100.00", "qty": 1}])
     retried = client.post("/api/customers/ana/redemptions", json={"amount": "99"}, headers={"Idempotency-Key": "r1"})
     assert retried.status_code == 422
+
+
+def test_erasing_a_customer_keeps_the_money_history_without_the_person(app, client):
+    """Orders, ledger and sales stay (amounts intact); the person's name and CPF are gone from them."""
+    from models import ErpSale, Order
+
+    client.post(
+        "/api/customers",
+        json={
+            "id": "gone",
+            "email": "gone@example.com",
+            "first_name": "Bruna",
+            "last_name": "Leite",
+            "document": "52998224725",
+        },
+    )
+    made = order(client, "gone", total="20.00").json()["order"]
+    sale = {
+        "sold_at": "2026-11-20 10:00:00",
+        "customer": {"document": "52998224725", "name": "Bruna Leite"},
+        "total": "10.00",
+        "products": [{"type": "A", "value": "10.00", "qty": 1}],
+    }
+    sale_id = client.post("/api/cashback", json=sale).json()["id"]
+    assert client.delete("/api/customers/gone").status_code == 204
+    kept = client.get(f"/api/orders/{made['id']}").json()
+    assert kept["total"] == "20.00" and kept["customer_id"] is None
+    erased = client.get(f"/api/cashback/{sale_id}").json()
+    assert erased["name"] == "(erased)" and "52998224725" not in str(erased)
+    assert erased["total"] == "10.00"
+    with app.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 2
+        assert db.session.scalar(select(func.count()).select_from(Order)) == 2
+        assert db.session.scalar(select(ErpSale.customer_pk)) is None
