@@ -18,7 +18,7 @@ from services.activity import record_activity
 from services.customer_rules import normalise_document
 from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.orders import Item, add_order, check_items, order_cashback
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import newest_first_page
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
@@ -205,11 +205,4 @@ def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple
         conditions.append(ErpSale.sold_at >= filters.start)
     if filters.end is not None:
         conditions.append(ErpSale.sold_at < filters.end)
-    if cursor is not None:
-        (before,) = decode_cursor(cursor, "sales", 1)
-        if not isinstance(before, int) or isinstance(before, bool):
-            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
-        conditions.append(ErpSale.pk < before)
-    sales = list(db.session.scalars(select(ErpSale).where(*conditions).order_by(ErpSale.pk.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor("sales", [sales[limit - 1].pk]) if len(sales) > limit else None
-    return sales[:limit], next_cursor
+    return newest_first_page(select(ErpSale).where(*conditions), ErpSale.pk, name="sales", limit=limit, cursor=cursor)

@@ -1,6 +1,7 @@
 """Customer records: look-up, listing with keyset pages, and writes guarded by the database."""
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -215,9 +216,11 @@ def record_of(customer: Customer) -> dict:
     return {c.key: getattr(customer, c.key) for c in RECORD_COLUMNS}
 
 
-def _commit(customer: Customer) -> dict:
+@contextmanager
+def _refusals_from_the_database():
+    """Turn a unique violation into a Conflict naming the field, and a lost version race into a 412."""
     try:
-        db.session.commit()
+        yield
     except IntegrityError as exc:
         db.session.rollback()
         field = _conflicting_field(exc)
@@ -225,20 +228,18 @@ def _commit(customer: Customer) -> dict:
     except StaleDataError:
         db.session.rollback()
         raise PreconditionFailed("The customer changed while this request was being handled.") from None
+
+
+def _commit(customer: Customer) -> dict:
+    with _refusals_from_the_database():
+        db.session.commit()
     return record_of(customer)
 
 
 def _flush(customer: Customer) -> None:
-    """Write pending changes now (to get keys or hit constraints early), mapping failures like a commit."""
-    try:
+    """Write pending changes now (to get keys or hit constraints early)."""
+    with _refusals_from_the_database():
         db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
-        field = _conflicting_field(exc)
-        raise Conflict(field, f"Another customer already has this {field}.") from None
-    except StaleDataError:
-        db.session.rollback()
-        raise PreconditionFailed("The customer changed while this request was being handled.") from None
 
 
 def _conflicting_field(exc: IntegrityError) -> str:

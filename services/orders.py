@@ -13,7 +13,7 @@ from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import newest_first_page
 from services.rewards import apply_to_wallet, money
 from services.tokens import new_secret
 
@@ -153,14 +153,7 @@ def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> tup
         conditions.append(Order.sold_at >= filters.start)
     if filters.end is not None:
         conditions.append(Order.sold_at < filters.end)
-    if cursor is not None:
-        (before,) = decode_cursor(cursor, "orders", 1)
-        if not isinstance(before, int) or isinstance(before, bool):
-            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
-        conditions.append(Order.pk < before)
-    orders = list(db.session.scalars(select(Order).where(*conditions).order_by(Order.pk.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor("orders", [orders[limit - 1].pk]) if len(orders) > limit else None
-    return orders[:limit], next_cursor
+    return newest_first_page(select(Order).where(*conditions), Order.pk, name="orders", limit=limit, cursor=cursor)
 
 
 def customer_ids(pks: set[int | None]) -> dict[int, str]:

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 
+from models import db
 from services.errors import InvalidInput
 
 
@@ -25,3 +26,15 @@ def decode_cursor(cursor: str, sort: str, size: int) -> list:
     if payload[0] != sort:
         raise InvalidInput.single("cursor", f"belongs to sort {payload[0]!r}, not {sort!r}")
     return payload[1:]
+
+
+def newest_first_page(statement, key, *, name: str, limit: int, cursor: str | None) -> tuple[list, str | None]:
+    """One page of ORM rows ordered by `key` (an integer column) descending, and the cursor of the next."""
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, name, 1)
+        if not isinstance(before, int) or isinstance(before, bool):
+            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
+        statement = statement.where(key < before)
+    rows = list(db.session.scalars(statement.order_by(key.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(name, [getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
+    return rows[:limit], next_cursor

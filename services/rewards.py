@@ -8,10 +8,11 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from models import Customer, LedgerEntry, Tier, db
+from services import mail
 from services.activity import record_activity
 from services.context import current_principal
 from services.errors import BusinessRuleViolation, InvalidInput
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import newest_first_page
 
 CENT = Decimal("0.01")
 DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
@@ -130,22 +131,12 @@ def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor:
         conditions.append(LedgerEntry.created_at >= filters.start)
     if filters.end is not None:
         conditions.append(LedgerEntry.created_at < filters.end)
-    if cursor is not None:
-        (before,) = decode_cursor(cursor, "ledger", 1)
-        if not isinstance(before, int) or isinstance(before, bool):
-            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
-        conditions.append(LedgerEntry.pk < before)
-    entries = list(
-        db.session.scalars(select(LedgerEntry).where(*conditions).order_by(LedgerEntry.pk.desc()).limit(limit + 1))
-    )
-    next_cursor = encode_cursor("ledger", [entries[limit - 1].pk]) if len(entries) > limit else None
-    return entries[:limit], next_cursor
+    statement = select(LedgerEntry).where(*conditions)
+    return newest_first_page(statement, LedgerEntry.pk, name="ledger", limit=limit, cursor=cursor)
 
 
 def send_statement(customer: Customer) -> None:
     """Mail the customer their points, tier and cashback balance; 422 when they have no email."""
-    from services import mail
-
     if not customer.email:
         raise BusinessRuleViolation("the customer has no email address")
     summary = rewards_summary(customer.points, customer.cashback_balance)
