@@ -1,5 +1,7 @@
 """Customer Interface: create_app() builds the service; `uvicorn app:app` and `python app.py` serve it."""
 
+import logging
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from connexion.spec import Specification
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.problems import register_problem_handlers
 from api.request_context import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
@@ -28,6 +31,7 @@ from config import load_settings
 from models import db
 from services.bootstrap import create_first_admin
 from services.context import read_only_var
+from services.import_jobs import mark_interrupted_jobs
 from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
 from services.tokens import TokenCodec
@@ -80,14 +84,29 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         "page_size_max": settings["PAGE_SIZE_MAX"],
     }
 
+    @asynccontextmanager
+    async def lifespan(_middleware):
+        """When serving starts: import jobs a previous process left unfinished are marked failed."""
+        with app.app.app_context():
+            try:
+                mark_interrupted_jobs()
+            except SQLAlchemyError:
+                logging.getLogger(__name__).warning("could not check for interrupted import jobs", exc_info=True)
+        yield
+
     app = connexion.FlaskApp(
         __name__,
+        lifespan=lifespan,
         specification_dir=BASE_DIR,
         middlewares=[
             partial(RequestContextMiddleware, state={"token_codec": token_codec}),
             ServerErrorMiddleware,
             ExceptionMiddleware,
-            partial(BodySizeLimitMiddleware, max_bytes=settings["MAX_REQUEST_BYTES"]),
+            partial(
+                BodySizeLimitMiddleware,
+                max_bytes=settings["MAX_REQUEST_BYTES"],
+                larger={"/api/customers/import": settings["MAX_IMPORT_BYTES"]},
+            ),
             SwaggerUIMiddleware,
             RoutingMiddleware,
             SecurityMiddleware,

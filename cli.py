@@ -1,13 +1,19 @@
 """Command-line tasks: `flask --app app users create|import ...`, `flask --app app cashback retry`."""
 
 import csv
+import io
+import os
+import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from services.cashback import failed_sale_ids, retry
+from services.customer_export import export_rows
+from services.customers import CustomerFilters
 from services.errors import ServiceError
+from services.imports import MODES, ON_CONFLICT, import_customers
 from services.users import MANAGED_ROLES, add_user, import_user
 
 users_cli = AppGroup("users", help="Manage the people who sign in.")
@@ -57,6 +63,57 @@ def _reason(exc: ServiceError) -> str:
     return "; ".join(f"{e.field} {e.message}" for e in errors) if errors else exc.detail
 
 
+customers_cli = AppGroup("customers", help="Import and export customers in bulk.")
+
+
+@customers_cli.command("import")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mode", type=click.Choice(MODES), default="best_effort", show_default=True)
+@click.option("--on-conflict", type=click.Choice(ON_CONFLICT), default="reject", show_default=True)
+def import_customers_command(csv_path: str, mode: str, on_conflict: str) -> None:
+    """Import a CSV of customers (as POST /api/customers/import does), with a progress bar."""
+    size = os.path.getsize(csv_path)
+    with open(csv_path, "rb") as raw, click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
+        stream = _ProgressReader(raw, bar)
+        try:
+            totals = import_customers(stream, mode=mode, on_conflict=on_conflict)
+        except ServiceError as exc:
+            raise click.ClickException(_reason(exc)) from None
+    for error in totals.errors:
+        click.echo(f"line {error.line}: {error.field} {error.message}" + (f" ({error.value})" if error.value else ""))
+    if totals.stopped_at:
+        click.echo(f"Reading stopped at {totals.stopped_at}.")
+    click.echo(
+        f"Read {totals.rows_read} rows: {totals.created} created, {totals.updated} updated, {totals.rejected} rejected."
+    )
+    if totals.stopped_at or (mode == "atomic" and totals.rejected):
+        raise click.ClickException("nothing was stored" if mode == "atomic" else "the file was not read to the end")
+
+
+class _ProgressReader(io.RawIOBase):
+    """A binary file that advances a progress bar as it is read."""
+
+    def __init__(self, raw, bar):
+        self.raw, self.bar = raw, bar
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        self.bar.update(count or 0)
+        return count
+
+
+@customers_cli.command("export")
+@click.option("--account-id", type=click.IntRange(1, 2**31 - 1))
+def export_customers_command(account_id: int | None) -> None:
+    """Write customers as CSV to standard output (`> out.csv`)."""
+    rows = export_rows(CustomerFilters(account_id=account_id), current_app.config["DEFAULT_PHONE_REGION"])
+    for chunk in rows:
+        click.echo(chunk, nl=False)
+
+
 cashback_cli = AppGroup("cashback", help="Reconcile ERP sales with the partner cashback API.")
 
 
@@ -79,3 +136,4 @@ def register_commands(app: Flask) -> None:
     """Add the project's command groups to `flask --app app`."""
     app.cli.add_command(users_cli)
     app.cli.add_command(cashback_cli)
+    app.cli.add_command(customers_cli)

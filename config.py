@@ -147,6 +147,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         "RATE_LIMIT_REFRESH": setting("RATE_LIMIT_REFRESH", "30/minute"),
         "CASHBACK_API_URL": setting("CASHBACK_API_URL", ""),
         "CASHBACK_API_TIMEOUT": _decimal("CASHBACK_API_TIMEOUT", setting("CASHBACK_API_TIMEOUT", "5")),
+        "MAX_IMPORT_BYTES": number("MAX_IMPORT_BYTES", 1024**3),
+        "IMPORT_SYNC_MAX_BYTES": number("IMPORT_SYNC_MAX_BYTES", 1024 * 1024),
+        "IMPORT_DIR": setting("IMPORT_DIR", str(INSTANCE_DIR / "imports")),
         "SIGNUP_BONUS_CASHBACK": _money("SIGNUP_BONUS_CASHBACK", setting("SIGNUP_BONUS_CASHBACK", "0.00")),
     }
     if settings["MAIL_BACKEND"] not in ("console", "smtp"):

@@ -20,6 +20,7 @@ from services.errors import (
     PreconditionFailed,
     RateLimited,
     ServiceError,
+    TooLarge,
     Unauthenticated,
     Unavailable,
 )
@@ -36,6 +37,7 @@ SERVICE_STATUS = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
+    TooLarge: 413,
     BusinessRuleViolation: 422,
     Unavailable: 503,
 }

@@ -139,17 +139,19 @@ class PayloadTooLarge(ProblemException):
 class BodySizeLimitMiddleware:
     """Refuses bodies over the configured size with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger or {}  # path -> its own limit (uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.default_max)
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                raise PayloadTooLarge(self.max_bytes)
+            if key == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                raise PayloadTooLarge(max_bytes)
         received = 0
 
         async def counted_receive() -> Message:
@@ -157,8 +159,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise PayloadTooLarge(max_bytes)
             return message
 
         await self.app(scope, counted_receive, send)

@@ -94,10 +94,11 @@ def wrk_command(port: int, target: Target, spec: LoadSpec) -> list[str]:
         command += ["-H", f"{name}: {value}"]
     custom = target.method != "GET" or target.body is not None
     if target.ids_file is not None:
-        if custom:
-            raise ValueError("wrk targets with an ids file can only be GET requests without a body")
         prefix, _, suffix = target.path.partition("{id}")
-        return command + ["-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/", "--", str(target.ids_file), prefix, suffix]
+        script_args = [str(target.ids_file), prefix, suffix]
+        if custom:
+            script_args += [target.method] + ([target.body] if target.body is not None else [])
+        return command + ["-s", str(LUA_SCRIPT), f"http://{HOST}:{port}/", "--", *script_args]
     if custom:
         script_args = [target.method, target.path] + ([target.body] if target.body is not None else [])
         return command + ["-s", str(FIXED_REQUEST_LUA), f"http://{HOST}:{port}/", "--", *script_args]

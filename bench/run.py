@@ -1,6 +1,6 @@
 """Run the benchmark scenarios: serve the app and the floor, load each endpoint, report server CPU per request.
 
-Usage: .venv/bin/python -m bench.run [customers] [login] [--only floor] [--loadgen python] [--duration 10]
+Usage: .venv/bin/python -m bench.run [customers] [login] [orders] [--only floor] [--loadgen python] [--duration 10]
 """
 
 import argparse
@@ -36,16 +36,20 @@ CUSTOMER_KEYS = {
     "created_at",
     "updated_at",
 }
+# The order every request of the orders scenario places (type A earns 5%: 5.04 cashback, 100 points).
+ORDER_BODY = json.dumps({"total": "100.80", "items": [{"type": "A", "value": "50.40", "qty": 2}]})
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One endpoint to drive, with the app's CPU budget (None: no target) and a check of a sample response body."""
+    """One endpoint to drive, with the app's CPU budget (None: no target), a check of a sample response body
+    and the status that sample must have."""
 
     label: str
     target: Target
     cpu_target_ms: float | None
     check: Callable[[object], str | None]
+    status: int = 200
 
 
 @dataclass
@@ -80,6 +84,20 @@ def check_login(body: object) -> str | None:
     return None if isinstance(body, dict) and "access_token" in body else 'not {"access_token": ...}'
 
 
+def check_order(body: object) -> str | None:
+    """Problem with a placed order's answer, or None."""
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("order"), dict)
+        or not isinstance(body.get("rewards"), dict)
+    ):
+        return 'not {"order": {...}, "rewards": {...}}'
+    order, rewards = body["order"], body["rewards"]
+    if order.get("points") != 100 or order.get("cashback") != "5.04" or "id" not in order:
+        return f"order id/points/cashback not (..., 100, '5.04'): {order}"
+    return None if "points" in rewards and "cashback_balance" in rewards else f"rewards without balances: {rewards}"
+
+
 def sample_path(target: Target) -> str:
     """A concrete path for target (the first id of its ids file)."""
     if target.ids_file is None:
@@ -89,11 +107,11 @@ def sample_path(target: Target) -> str:
 
 
 def smoke_check(server: servers.Server, endpoint: Endpoint) -> tuple[str | None, str | None]:
-    """(error, warning) from one request: a non-200 is an error, an unexpected body shape a warning."""
+    """(error, warning) from one request: an unexpected status is an error, an unexpected body shape a warning."""
     target = endpoint.target
     path = sample_path(target)
     status, body = servers.http_request(server.port, target.method, path, target.body, dict(target.headers))
-    if status != 200:
+    if status != endpoint.status:
         return f"{target.method} {path} -> {status}: {body[:300].decode(errors='replace')}", None
     try:
         problem = endpoint.check(json.loads(body))
@@ -195,7 +213,7 @@ def table_row(endpoint_label: str, side: str, m: Measurement, cpu_ratio: str) ->
     """One line of the results table."""
     load = m.load
     return (
-        f"{endpoint_label:<26}{side:<7}{fmt(load and load.rps, '9.1f'):>9}{fmt(load and load.p50_ms, '.2f'):>9}"
+        f"{endpoint_label:<30}{side:<7}{fmt(load and load.rps, '9.1f'):>9}{fmt(load and load.p50_ms, '.2f'):>9}"
         f"{fmt(load and load.p99_ms, '.2f'):>9}{fmt(m.cpu_ms_per_request, '.3f'):>12}{cpu_ratio:>11}"
     )
 
@@ -222,7 +240,7 @@ def print_report(
 ) -> None:
     """Print the app-vs-floor table, notes under it, the targets with PASS/FAIL (if any), and any errors."""
     print(f"\n{title}")
-    print(f"{'endpoint':<26}{'server':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'app/floor':>11}")
+    print(f"{'endpoint':<30}{'server':<7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'app/floor':>11}")
     for endpoint, a, f in zip(endpoints, app, floor, strict=True):
         print(table_row(endpoint.label, app_label, a, fmt(ratio(a, f), ".2f") + "x" if ratio(a, f) else "-"))
         print(table_row("", "floor", f, ""))
@@ -233,7 +251,7 @@ def print_report(
         print("\ntargets (app server CPU per request):")
     for endpoint, a in budgeted:
         cpu_ms = fmt(a.cpu_ms_per_request, ".3f")
-        print(f"  {endpoint.label:<26}<= {endpoint.cpu_target_ms:.1f} ms   {cpu_ms:>7} ms   {verdict(endpoint, a)}")
+        print(f"  {endpoint.label:<30}<= {endpoint.cpu_target_ms:.1f} ms   {cpu_ms:>7} ms   {verdict(endpoint, a)}")
     reported = set()
     for endpoint, a, f in zip(endpoints, app, floor, strict=True):
         for side, m in (("app", a), ("floor", f)):
@@ -372,9 +390,29 @@ def run_login(args: argparse.Namespace, spec: LoadSpec) -> bool:
     return compare(args, login_spec, "login", db_path, endpoints, "staff user", notes, authorize=False)
 
 
+def run_orders(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: POST /api/customers/{id}/orders for random customers with a staff bearer token; no targets."""
+    db_path, ids_path = serving_database(args, args.only == "floor")
+    headers = (("Content-Type", "application/json"),)
+    target = Target("/api/customers/{id}/orders", ids_path, "POST", headers, ORDER_BODY)
+    endpoints = [Endpoint("POST /customers/{id}/orders", target, None, check_order, status=201)]
+    notes = [
+        "one write transaction per order (SQLite WAL, writers queue on BEGIN IMMEDIATE): order, item, guarded "
+        "points/cashback UPDATE, ledger entry",
+        "app: + bearer token, validation, activity row, tiers in the answer; floor: stdlib sqlite3 in a thread, "
+        "no auth",
+        "CPU ms/req is server CPU per order; no targets",
+    ]
+    if args.only == "floor":
+        notes = notes[::2]
+    orders_spec = replace(spec, connections=args.orders_connections)
+    return compare(args, orders_spec, "orders", db_path, endpoints, "random customers", notes, authorize=True)
+
+
 SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {
     "customers": run_customers,
     "login": run_login,
+    "orders": run_orders,
 }
 
 
@@ -396,6 +434,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up seconds before each load")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--login-connections", type=int, default=8, help="connections for the login scenario")
+    parser.add_argument("--orders-connections", type=int, default=8, help="connections for the orders scenario")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the 2nd core to the server)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
     parser.add_argument("--rows", type=int, default=100_000, help="customers to seed")

@@ -88,7 +88,7 @@ COLUMNS = (
     "version",
 )
 
-# Used only when the app's migrations are absent (floor-only runs); mirrors the migration's table.
+# Used only when the app's migrations are absent (floor-only runs); mirrors the migrations' tables.
 FALLBACK_DDL = """
 CREATE TABLE customers (
     pk INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,17 +105,62 @@ CREATE TABLE customers (
     created_at DATETIME NOT NULL,
     updated_at DATETIME NOT NULL,
     version INTEGER NOT NULL,
+    points INTEGER DEFAULT '0' NOT NULL,
+    cashback_balance NUMERIC(12, 2) DEFAULT '0' NOT NULL CHECK (cashback_balance >= 0),
     UNIQUE (account_id, phone_number),
     UNIQUE (account_id, client_member_id)
 );
 CREATE INDEX ix_customers_created_at_pk ON customers (created_at, pk);
 CREATE INDEX ix_customers_last_name_pk ON customers (last_name, pk);
+CREATE INDEX ix_customers_points_pk ON customers (points, pk);
 -- Only what the floor's login reads.
 CREATE TABLE users (
     pk INTEGER PRIMARY KEY AUTOINCREMENT,
     email VARCHAR(254) NOT NULL UNIQUE,
     password_hash VARCHAR(255) NOT NULL
 );
+-- Only what the floor's orders write.
+CREATE TABLE product_types (code VARCHAR(16) PRIMARY KEY, cashback_percent NUMERIC(5, 2) NOT NULL);
+INSERT INTO product_types VALUES ('A', 5), ('B', 1), ('C', 8), ('D', 10);
+CREATE TABLE orders (
+    pk INTEGER PRIMARY KEY AUTOINCREMENT,
+    id VARCHAR(32) NOT NULL UNIQUE,
+    customer_pk INTEGER REFERENCES customers (pk) ON DELETE SET NULL,
+    total NUMERIC(12, 2) NOT NULL CHECK (total > 0),
+    points INTEGER NOT NULL,
+    cashback NUMERIC(12, 2) NOT NULL,
+    status VARCHAR(16) NOT NULL CHECK (status IN ('active', 'reversed')),
+    sold_at DATETIME NOT NULL,
+    external_id VARCHAR(64) UNIQUE,
+    created_at DATETIME NOT NULL,
+    reversed_at DATETIME
+);
+CREATE INDEX ix_orders_created_at_pk ON orders (created_at, pk);
+CREATE INDEX ix_orders_customer_pk_pk ON orders (customer_pk, pk);
+CREATE TABLE order_items (
+    pk INTEGER PRIMARY KEY,
+    order_pk INTEGER NOT NULL REFERENCES orders (pk) ON DELETE CASCADE,
+    type VARCHAR(16) NOT NULL REFERENCES product_types (code) ON DELETE RESTRICT,
+    value NUMERIC(12, 2) NOT NULL,
+    qty INTEGER NOT NULL,
+    CHECK (value > 0 AND qty > 0)
+);
+CREATE INDEX ix_order_items_order_pk ON order_items (order_pk);
+CREATE INDEX ix_order_items_type ON order_items (type);
+CREATE TABLE ledger_entries (
+    pk INTEGER PRIMARY KEY,
+    customer_pk INTEGER REFERENCES customers (pk) ON DELETE SET NULL,
+    kind VARCHAR(16) NOT NULL CHECK (kind IN ('order', 'reversal', 'redemption', 'signup_bonus')),
+    points INTEGER NOT NULL,
+    amount NUMERIC(12, 2) NOT NULL,
+    points_balance INTEGER NOT NULL,
+    cashback_balance NUMERIC(12, 2) NOT NULL,
+    order_pk INTEGER REFERENCES orders (pk) ON DELETE RESTRICT,
+    actor VARCHAR(64),
+    created_at DATETIME NOT NULL
+);
+CREATE INDEX ix_ledger_entries_customer_pk_pk ON ledger_entries (customer_pk, pk);
+CREATE INDEX ix_ledger_entries_order_pk ON ledger_entries (order_pk);
 """
 # Without the app (floor-only fallback), hash like services/passwords.py does: argon2id, m=19 MiB, t=2, p=1.
 FALLBACK_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)

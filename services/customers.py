@@ -109,7 +109,7 @@ def customer_from_ref(ref: str, viewer: Principal | None = None) -> Customer:
 def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str) -> Page:
     """One keyset page of customers matching every given filter."""
     column, descending, nullable = SORTS[sort]
-    statement = select(COLUMNS.pk, *RECORD_COLUMNS).where(*_filter_conditions(filters, phone_region))
+    statement = select(COLUMNS.pk, *RECORD_COLUMNS).where(*filter_conditions(filters, phone_region))
     if cursor is not None:
         value, pk = decode_cursor(cursor, sort, 2)
         statement = statement.where(_after(column, descending, nullable, _cursor_value(column, value), pk))
@@ -125,7 +125,8 @@ def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: s
     return Page(items=[dict(row) for row in rows], next_cursor=next_cursor)
 
 
-def _filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
+def filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
+    """The WHERE conditions of the collection filters (the phone number normalised first)."""
     conditions = []
     if filters.account_id is not None:
         conditions.append(COLUMNS.account_id == filters.account_id)

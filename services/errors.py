@@ -45,6 +45,10 @@ class PreconditionFailed(ServiceError):
     """The caller's If-Match no longer describes the stored record."""
 
 
+class TooLarge(ServiceError):
+    """The upload is larger than the configured limit."""
+
+
 class Unavailable(ServiceError):
     """The service cannot serve right now (a dependency is down or not ready)."""
 

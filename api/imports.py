@@ -1,0 +1,73 @@
+"""Bulk import and export of customers (staff)."""
+
+from flask import Response, current_app, request, stream_with_context
+
+from api.responses import json_response
+from schemas.common import timestamp
+from services import import_jobs
+from services.customer_export import export_rows
+from services.customers import CustomerFilters
+from services.errors import InvalidInput
+
+
+def report(job) -> dict:
+    """A job's report; while it runs in this process, with the live counts."""
+    live = import_jobs.live_totals(job.id) if job.status == "running" else None
+    counts = live or job
+    rows_read = counts.rows_read
+    body = {
+        "id": job.id,
+        "status": job.status,
+        "mode": job.mode,
+        "on_conflict": job.on_conflict,
+        "filename": job.filename,
+        "rows_read": rows_read,
+        "created": counts.created,
+        "updated": counts.updated,
+        "rejected": counts.rejected,
+        "progress": 1.0 if job.status in ("succeeded", "failed") else None,
+        "detail": job.detail,
+        "errors": [e.as_dict() for e in live.errors] if live else job.errors,
+        "created_at": timestamp(job.created_at),
+        "finished_at": timestamp(job.finished_at),
+    }
+    return body
+
+
+def import_customers(mode="best_effort", on_conflict="reject"):
+    """Import a CSV of customers: the report at once for small files, else 202 and a job to follow."""
+    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
+    if request.mimetype == "multipart/form-data" and upload is None:
+        raise InvalidInput.single("file", "is required (a CSV file in the form field 'file')")
+    stream = upload.stream if upload is not None else request.stream
+    path, size = import_jobs.spool(stream, current_app.config["MAX_IMPORT_BYTES"])
+    try:
+        job = import_jobs.start_import(
+            path, size, filename=upload.filename if upload else None, mode=mode, on_conflict=on_conflict
+        )
+    except InvalidInput:
+        path.unlink(missing_ok=True)
+        raise
+    location = {"Location": f"/api/imports/{job.id}"}
+    if job.status in ("queued", "running"):
+        return json_response(report(job), 202, location)
+    return json_response(report(job), 200, location)
+
+
+def get_import(import_id):
+    """An import's status, counts and rejected rows."""
+    return json_response(report(import_jobs.job_from_id(import_id)))
+
+
+def export_customers(account_id=None, phone_number=None, client_member_id=None, email=None, document=None, q=None):
+    """Every matching customer as CSV, streamed."""
+    filters = CustomerFilters(account_id, phone_number, client_member_id, email, document, q)
+    rows = export_rows(filters, current_app.config["DEFAULT_PHONE_REGION"])
+    first = next(rows)  # a bad filter is refused here, before the answer starts
+    body = stream_with_context(_chain(first, rows))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="customers.csv"'})
+
+
+def _chain(first: str, rest):
+    yield first
+    yield from rest

@@ -1,0 +1,346 @@
+"""Bulk import of customers from CSV: streamed, validated by the customer rules, written in batches.
+
+Best-effort mode stores every valid row and reports each rejected one by line; atomic mode stores all
+or nothing. Rows that collide with stored customers (or with earlier rows of the same file) are found
+by the database's own unique constraints, so the result is the same as creating them one by one.
+"""
+
+import codecs
+import csv
+import io
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from models import Customer, ErpSale, db
+from models.types import utcnow
+from services import customer_rules as rules
+from services.cashback import credit_unassigned_sales
+from services.errors import InvalidInput
+from services.rewards import open_wallet
+from services.tokens import new_secret
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("id", *rules.MUTABLE_FIELDS)
+MODES = ("best_effort", "atomic")
+ON_CONFLICT = ("reject", "update")
+BATCH_ROWS = 2000
+MAX_LINE_BYTES = 1024 * 1024
+VALUE_SHOWN = 200  # characters of an offending value kept in the report
+NANP_TEN_DIGITS = re.compile(r"[2-9]\d{9}")
+UNIQUE_KEYS = (
+    ("id", ("id",)),
+    ("email", ("email",)),
+    ("document", ("document",)),
+    ("phone_number", ("account_id", "phone_number")),
+    ("client_member_id", ("account_id", "client_member_id")),
+)
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    message: str
+    value: str | None
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "field": self.field, "message": self.message, "value": self.value}
+
+
+@dataclass
+class Totals:
+    """Counts so far; read = created + updated + rejected once a batch is written."""
+
+    rows_read: int = 0
+    created: int = 0
+    updated: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    stopped_at: str | None = None  # why reading stopped before the end of the file
+
+    def reject(self, line: int, errors: list[RowError]) -> None:
+        self.rejected += 1
+        self.errors.extend(errors)
+
+
+class RowRules:
+    """The customer rules applied to one CSV row of text cells."""
+
+    def __init__(self, phone_region: str, supported_languages: frozenset[str]):
+        self.phone_region = phone_region
+        self.rules: dict[str, Callable[[str], object]] = {
+            "id": rules.normalise_customer_id,
+            "email": rules.normalise_email,
+            "first_name": rules.normalise_name,
+            "last_name": rules.normalise_name,
+            "phone_number": self.phone,
+            "client_member_id": rules.normalise_client_member_id,
+            "account_id": account_number,
+            "document": rules.normalise_document,
+            "country": rules.normalise_country,
+            "language": lambda value: rules.normalise_language(value, supported_languages),
+        }
+
+    def phone(self, value: str) -> str:
+        # phonenumbers costs ~30 µs a number. Ten digits with a NANP area code (2-9) under region US is
+        # by far the common case in member files, and phonenumbers always gives "+1" + digits for it.
+        if self.phone_region == "US" and NANP_TEN_DIGITS.fullmatch(value):
+            return "+1" + value
+        return rules.normalise_phone(value, self.phone_region)
+
+    def apply(self, line: int, row: dict[str, str]) -> tuple[dict, list[RowError]]:
+        """The stored form of a row, or the errors that refuse it."""
+        values, errors = {}, []
+        for name, text in row.items():
+            text = text.strip()
+            if not text:
+                values[name] = None
+                continue
+            try:
+                values[name] = self.rules[name](text)
+            except ValueError as exc:
+                errors.append(RowError(line, name, str(exc), text[:VALUE_SHOWN]))
+        if not errors and not any(values.get(name) for name in rules.CONTACT_FIELDS):
+            message = "needs at least one of " + ", ".join(rules.CONTACT_FIELDS)
+            errors.append(RowError(line, "row", message, None))
+        return values, errors
+
+
+def account_number(text: str) -> int:
+    """An account id: a whole number from 1 to 2^31-1."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= rules.ACCOUNT_ID_MAX:
+        raise ValueError(f"must be a whole number from 1 to {rules.ACCOUNT_ID_MAX}")
+    return int(text)
+
+
+def header_columns(header: list[str]) -> list[str]:
+    """Match header cells to customer fields (any case); unknown or repeated columns refuse the file."""
+    names = [cell.strip().lower() for cell in header]
+    unknown = [cell for cell, name in zip(header, names, strict=True) if name not in COLUMNS]
+    if unknown:
+        raise InvalidInput.single(
+            "file", f"has unknown columns {', '.join(map(repr, unknown))}; known columns are {', '.join(COLUMNS)}"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidInput.single("file", f"repeats the columns {', '.join(repeated)}")
+    return names
+
+
+class _Unreadable(Exception):
+    """A physical line that cannot be read as UTF-8 text, or is unreasonably long."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _text_lines(stream: io.BufferedIOBase) -> Iterator[str]:
+    """Decode line by line, so a bad byte is reported at its own line (and memory stays one line)."""
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise _Unreadable(number, f"is longer than {MAX_LINE_BYTES} bytes")
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Unreadable(number, "is not UTF-8 text") from None
+
+
+def read_rows(stream: io.BufferedIOBase, totals: Totals) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and an iterator of (physical line, cells); encoding and CSV errors end it with stopped_at."""
+    reader = csv.reader(_text_lines(stream))
+    try:
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)
+    except _Unreadable as exc:
+        raise InvalidInput.single("file", f"{exc.reason} (line {exc.line})") from None
+    except csv.Error as exc:
+        raise InvalidInput.single("file", f"is not CSV (line {reader.line_num}: {exc})") from None
+    if header is None:
+        raise InvalidInput.single("file", "is empty: a header row is required")
+    if any(unicodedata.category(ch) == "Cc" and ch != "\t" for cell in header for ch in cell):
+        raise InvalidInput.single("file", "is not a CSV text file (line 1 holds binary data)")
+    columns = header_columns(header)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        last_line = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except _Unreadable as exc:
+                totals.stopped_at = f"line {exc.line}: the line {exc.reason}"
+                return
+            except csv.Error as exc:
+                totals.stopped_at = f"line {last_line + 1}: {exc}"
+                return
+            line, last_line = last_line + 1, reader.line_num
+            if cells and any(cell.strip() for cell in cells):
+                yield line, cells
+
+    return columns, rows()
+
+
+def _insert_ignoring_duplicates():
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(Customer.__table__).on_conflict_do_nothing().returning(Customer.__table__.c.id)
+
+
+class CustomerImport:
+    """One import: feed it rows, it writes batches and keeps the totals."""
+
+    def __init__(self, columns: list[str], *, mode: str, on_conflict: str, progress: Callable[[Totals], None]):
+        config = current_app.config
+        self.columns, self.mode, self.on_conflict, self.progress = columns, mode, on_conflict, progress
+        self.rules = RowRules(config["DEFAULT_PHONE_REGION"], config["SUPPORTED_LANGUAGES"])
+        self.bonus = config["SIGNUP_BONUS_CASHBACK"] > 0
+        self.totals = Totals()
+        self.insert = _insert_ignoring_duplicates()
+
+    def run(self, rows: Iterator[tuple[int, list[str]]]) -> Totals:
+        """Validate and write every row; in atomic mode commit only if no row was refused."""
+        batch: list[tuple[int, dict]] = []
+        width = len(self.columns)
+        for line, cells in rows:
+            self.totals.rows_read += 1
+            if len(cells) != width:
+                message = f"has {len(cells)} columns where the header has {width}"
+                self.totals.reject(line, [RowError(line, "row", message, None)])
+                continue
+            values, errors = self.rules.apply(line, dict(zip(self.columns, cells, strict=True)))
+            if errors:
+                self.totals.reject(line, errors)
+                continue
+            batch.append((line, values))
+            if len(batch) >= BATCH_ROWS:
+                self._write(batch)
+                batch = []
+        if batch:
+            self._write(batch)
+        if self.mode == "atomic" and (self.totals.rejected or self.totals.stopped_at):
+            db.session.rollback()
+            self.totals.created = self.totals.updated = 0
+        else:
+            db.session.commit()
+        self.progress(self.totals)
+        return self.totals
+
+    def _write(self, batch: list[tuple[int, dict]]) -> None:
+        now = utcnow()
+        fresh = []
+        existing = self._existing_ids(batch) if self.on_conflict == "update" else set()
+        for line, values in batch:
+            if values.get("id") in existing:
+                self._update(line, values, now)
+            else:
+                fresh.append((line, self._new_row(values, now)))
+        created_ids = self._insert(fresh)
+        self._after_write(created_ids, [v for _, v in batch if v.get("document")])
+        if self.mode == "best_effort":
+            db.session.commit()  # each batch stands on its own; memory and locks stay small
+        self.progress(self.totals)
+
+    def _new_row(self, values: dict, now) -> dict:
+        row = dict.fromkeys(COLUMNS)
+        row.update(values)
+        row["id"] = row["id"] or new_secret(12)
+        row.update(created_at=now, updated_at=now, version=1, points=0, cashback_balance=0)
+        return row
+
+    def _existing_ids(self, batch: list[tuple[int, dict]]) -> set[str]:
+        ids = [v["id"] for _, v in batch if v.get("id")]
+        if not ids:
+            return set()
+        return set(db.session.scalars(select(Customer.id).where(Customer.id.in_(ids))))
+
+    def _insert(self, rows: list[tuple[int, dict]]) -> list[str]:
+        """Insert the rows, skipping any that collide; RETURNING tells which went in (the first of a pair)."""
+        if not rows:
+            return []
+        stored = set(db.session.execute(self.insert, [row for _, row in rows]).scalars())
+        created = []
+        for line, row in rows:
+            if row["id"] in stored:
+                stored.discard(row["id"])  # a second row with the same id is the duplicate
+                created.append(row["id"])
+            else:
+                self._reject_duplicate(line, row)
+        self.totals.created += len(created)
+        return created
+
+    def _reject_duplicate(self, line: int, row: dict) -> None:
+        for field_name, key in UNIQUE_KEYS:
+            if any(row.get(part) is None for part in key):
+                continue
+            condition = [getattr(Customer, part) == row[part] for part in key]
+            if db.session.scalar(select(Customer.pk).where(*condition).limit(1)) is not None:
+                value = str(row[field_name])
+                self.totals.reject(line, [RowError(line, field_name, "is already taken", value)])
+                return
+        self.totals.reject(line, [RowError(line, "row", "collides with a stored customer", None)])
+
+    def _update(self, line: int, values: dict, now) -> None:
+        changes = {k: v for k, v in values.items() if k != "id"}
+        try:
+            with db.session.begin_nested():
+                db.session.execute(
+                    update(Customer)
+                    .where(Customer.id == values["id"])
+                    .values(**changes, updated_at=now, version=Customer.version + 1)
+                    .execution_options(synchronize_session=False)
+                )
+            self.totals.updated += 1
+        except Exception as exc:  # noqa: BLE001 - a unique violation of this row only; it is reported
+            if "unique" not in str(exc).lower():
+                raise
+            self._reject_duplicate(line, {**values, "id": None})
+
+    def _after_write(self, created_ids: list[str], with_document: list[dict]) -> None:
+        """Open wallets (signup bonus) and credit kept ERP sales of the customers just written."""
+        if self.bonus and created_ids:
+            for customer in db.session.scalars(select(Customer).where(Customer.id.in_(created_ids))):
+                open_wallet(customer)
+        documents = {v["document"] for v in with_document}
+        if not documents:
+            return
+        waiting = set(
+            db.session.scalars(
+                select(ErpSale.document).where(ErpSale.document.in_(documents), ErpSale.customer_pk.is_(None))
+            )
+        )
+        for document in waiting:
+            customer = db.session.scalars(select(Customer).where(Customer.document == document)).first()
+            if customer is not None:
+                credit_unassigned_sales(customer)
+
+
+def import_customers(
+    stream: io.BufferedIOBase, *, mode: str, on_conflict: str, progress: Callable[[Totals], None] = lambda t: None
+) -> Totals:
+    """Read a CSV of customers from a binary stream and store them; whole-file problems raise InvalidInput."""
+    if mode not in MODES:
+        raise InvalidInput.single("mode", f"must be one of {', '.join(MODES)}")
+    if on_conflict not in ON_CONFLICT:
+        raise InvalidInput.single("on_conflict", f"must be one of {', '.join(ON_CONFLICT)}")
+    totals = Totals()
+    columns, rows = read_rows(stream, totals)
+    job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, progress=progress)
+    job.totals = totals
+    job.run(rows)
+    if totals.rows_read == 0 and totals.stopped_at is None:
+        raise InvalidInput.single("file", "has a header row but no data rows")
+    return totals
