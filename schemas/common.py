@@ -7,4 +7,6 @@ def timestamp(value: datetime | None) -> str | None:
     """UTC ISO 8601 with a trailing Z (None stays None)."""
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:  # the models always hand back UTC; convert anything else
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -109,20 +109,31 @@ def customer_from_ref(ref: str, viewer: Principal | None = None) -> Customer:
 def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str) -> Page:
     """One keyset page of customers matching every given filter."""
     column, descending, nullable = SORTS[sort]
-    statement = select(COLUMNS.pk, *RECORD_COLUMNS).where(*filter_conditions(filters, phone_region))
+    statement = ORDERED_LISTS[sort]
+    conditions = filter_conditions(filters, phone_region)
     if cursor is not None:
         value, pk = decode_cursor(cursor, sort, 2)
-        statement = statement.where(_after(column, descending, nullable, _cursor_value(column, value), pk))
-    order = [column.desc(), COLUMNS.pk.desc()] if descending else [column, COLUMNS.pk]
-    if nullable:
-        order.insert(0, column.is_(None))
-    rows = db.session.execute(statement.order_by(*order).limit(limit + 1)).mappings().all()
+        conditions.append(_after(column, descending, nullable, _cursor_value(column, value), pk))
+    if conditions:
+        statement = statement.where(*conditions)
+    rows = db.session.execute(statement, {"page_size": limit + 1}).mappings().all()
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor(sort, [_cursor_key(last[column.key]), last["pk"]])
     return Page(items=[dict(row) for row in rows], next_cursor=next_cursor)
+
+
+def _ordered_list(column, descending: bool, nullable: bool):
+    order = [column.desc(), COLUMNS.pk.desc()] if descending else [column, COLUMNS.pk]
+    if nullable:
+        order.insert(0, column.is_(None))
+    return select(COLUMNS.pk, *RECORD_COLUMNS).order_by(*order).limit(bindparam("page_size"))
+
+
+# Built once per sort: the statement of an unfiltered first page is reused as it is.
+ORDERED_LISTS = {name: _ordered_list(*spec) for name, spec in SORTS.items()}
 
 
 def filter_conditions(filters: CustomerFilters, phone_region: str) -> list:

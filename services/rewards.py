@@ -25,15 +25,15 @@ class TierInfo:
     name: str
 
 
-@lru_cache(maxsize=1)
-def _tiers_cached(database_url: str) -> tuple[TierInfo, ...]:
+@lru_cache(maxsize=8)
+def _tiers_cached(engine) -> tuple[TierInfo, ...]:
     rows = db.session.execute(select(Tier.tier, Tier.points, Tier.name).order_by(Tier.points)).all()
     return tuple(TierInfo(*row) for row in rows)
 
 
 def tiers() -> tuple[TierInfo, ...]:
-    """The tiers, lowest first (seeded by a migration; read once per database)."""
-    return _tiers_cached(str(db.engine.url))
+    """The tiers, lowest first (seeded by a migration; read once per database engine)."""
+    return _tiers_cached(db.engine)
 
 
 def money(value: Decimal) -> Decimal:
