@@ -1,6 +1,7 @@
 """Run the benchmark scenarios: serve the app and the floor, load each endpoint, report server CPU per request.
 
-Usage: .venv/bin/python -m bench.run [customers] [login] [orders] [--only floor] [--loadgen python] [--duration 10]
+Usage: .venv/bin/python -m bench.run [customers] [login] [orders] [import] [--only floor] [--loadgen python]
+                                    [--duration 10]
 """
 
 import argparse
@@ -16,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/run.py`: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import seed, servers  # noqa: E402
+from bench import import_bench, seed, servers  # noqa: E402
 from bench.environment import DATA_DIR, STAFF_EMAIL, STAFF_PASSWORD, app_env  # noqa: E402
 from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # noqa: E402
 
@@ -409,10 +410,17 @@ def run_orders(args: argparse.Namespace, spec: LoadSpec) -> bool:
     return compare(args, orders_spec, "orders", db_path, endpoints, "random customers", notes, authorize=True)
 
 
+def run_import(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: upload a 1,000,000-row member CSV to POST /api/customers/import; wall time, peak RSS, CPU, next to
+    a stdlib sqlite3 executemany of the same rows (see import_bench.py)."""
+    return import_bench.run(args)
+
+
 SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {
     "customers": run_customers,
     "login": run_login,
     "orders": run_orders,
+    "import": run_import,
 }
 
 
@@ -438,8 +446,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the 2nd core to the server)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
     parser.add_argument("--rows", type=int, default=100_000, help="customers to seed")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached databases and the import CSV")
+    parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the import scenario's CSV")
+    parser.add_argument("--import-workers", type=int, default=1, help="uvicorn workers in the import scenario")
+    parser.add_argument("--import-timeout", type=float, default=900.0, help="seconds to wait for the import report")
+    parser.add_argument("--profile", action="store_true", help="import: py-spy the server, print the top functions")
     args = parser.parse_args(argv)
+    args.rebuild_import = args.rebuild  # serving_database() clears args.rebuild once the customers cache is built
     unknown = set(args.scenarios) - SCENARIOS.keys()
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")

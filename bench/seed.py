@@ -328,9 +328,26 @@ def ensure_customers_db(rows: int, use_migrations: bool, rebuild: bool = False) 
     return db_path, ids_path
 
 
-def working_copy(db_path: Path) -> Path:
+def ensure_empty_db(use_migrations: bool, rebuild: bool = False) -> Path:
+    """The cached database of the import scenario: schema and staff user, no customers."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    db_path, key_path = DATA_DIR / "import-base.db", DATA_DIR / "import-base.key.json"
+    key = cache_key(0, use_migrations)
+    cached = key_path.exists() and json.loads(key_path.read_text()) == key
+    if rebuild or not cached or not db_path.exists():
+        key_path.unlink(missing_ok=True)
+        tmp_path = DATA_DIR / "import-base.db.tmp"
+        build_database(tmp_path, 0, use_migrations)
+        remove_database(db_path)
+        tmp_path.replace(db_path)
+        remove_database(tmp_path)
+        key_path.write_text(json.dumps(key))
+    return db_path
+
+
+def working_copy(db_path: Path, name: str = "run.db") -> Path:
     """A fresh copy of the cached database for the servers, so the sessions logins write never reach the cache."""
-    copy_path = DATA_DIR / "run.db"
+    copy_path = DATA_DIR / name
     remove_database(copy_path)
     # The backup API copies a consistent database even if a killed server left a -wal beside the source.
     with sqlite3.connect(db_path) as source, sqlite3.connect(copy_path) as target:

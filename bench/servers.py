@@ -193,6 +193,28 @@ def cpu_snapshot(root_pid: int) -> dict[int, int]:
     return snapshot
 
 
+def memory_kb(pid: int) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) of a process in KiB from /proc/<pid>/status, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith(("VmRSS:", "VmHWM:")))
+    except OSError:
+        return None
+    if "VmRSS" not in fields or "VmHWM" not in fields:
+        return None  # a zombie has no memory lines
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def memory_snapshot(root_pid: int) -> dict[int, tuple[int, int]]:
+    """(VmRSS, VmHWM) in KiB for every process in the tree of root_pid."""
+    snapshot = {}
+    for pid in process_tree(root_pid):
+        memory = memory_kb(pid)
+        if memory:
+            snapshot[pid] = memory
+    return snapshot
+
+
 def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
     """CPU seconds the tree used between two snapshots (processes born in between count fully)."""
     ticks = sum(t - before.get(pid, 0) for pid, t in after.items())

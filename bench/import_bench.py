@@ -1,0 +1,586 @@
+"""The import scenario: a large mPulse member CSV uploaded to POST /api/customers/import, timed end to end with
+the server's peak memory and CPU, next to a floor: stdlib sqlite3 executemany of the same good rows.
+
+The CSV is generated once (deterministic) and cached in bench/.data/ with a JSON sidecar that says which rows
+are bad and why; `run_import` in run.py calls `run` here.
+"""
+
+import argparse
+import csv
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench import seed, servers
+from bench.environment import DATA_DIR, ROOT, app_env
+
+CSV_VERSION = 1  # bump whenever member_rows() changes, to invalidate the cached CSV
+MEMBER_COLUMNS = ("id", "first_name", "last_name", "phone_number", "client_member_id", "account_id")
+ACCOUNTS = 20  # account ids 1..20, as in the real export
+BAD_FRACTION = 0.01
+ONE_PREFIX_FRACTION = 0.05  # phone numbers such as the real file's 1284628753
+# Each kind of bad row, with the field the service names when it rejects the row.
+BAD_KINDS = {
+    "short_phone": "phone_number",  # a phone number of 3 digits
+    "account_x": "account_id",  # account_id "x"
+    "account_zero": "account_id",  # account_id "0" (ids start at 1)
+    "id_only": "row",  # only an id: no contact field at all
+    "extra_column": "row",  # 7 cells under a 6-column header
+}
+FIRST_NAMES = (
+    "Aarika",
+    "Abner",
+    "Adelaide",
+    "Alejandra",
+    "Aloysius",
+    "Amerigo",
+    "Anatole",
+    "Annamarie",
+    "Aprilette",
+    "Aurelia",
+    "Bale",
+    "Derril",
+    "Gennie",
+    "Wynn",
+    "Yank",
+    "Ardath",
+    "Cherilynn",
+    "Dniren",
+    "Ermentrude",
+    "Fidelia",
+    "Gwendolen",
+    "Hieronymus",
+    "Ingaberg",
+    "Jo",
+    "Kristoforo",
+    "Lorianne",
+    "Maximilien",
+    "Nananne",
+    "Osbourn",
+    "Philippine",
+)
+LAST_NAMES = (
+    "Abbiss",
+    "Aiskovitch",
+    "Aleksandrikin",
+    "Attenborough",
+    "Ball",
+    "Birdwistle",
+    "Blackboro",
+    "Deboo",
+    "Dhennin",
+    "O'Heffernan",
+    "Walles",
+    "Ashenhurst",
+    "Beaument",
+    "Castelletti",
+    "D'Alessandro",
+    "Eakens",
+    "Fitzsimons",
+    "Grimsdyke",
+    "Haslewood",
+    "Ivanishin",
+    "Jirka",
+    "Kilmartin",
+    "Le Marchand",
+    "MacGillivray",
+    "Nuttall",
+    "Pettengell",
+    "Quincee",
+    "Rosenkrantz",
+    "St. John",
+    "Tremayne",
+)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
+IMPORT_PATH = "/api/customers/import"
+SYNC_MAX_BYTES = 2_000_000_000  # answered synchronously with the report
+TARGET_WALL_S = 60.0
+TARGET_PEAK_MB = 300.0
+SAMPLE_INTERVAL = 0.1
+PROFILE_RATE = 50  # py-spy samples per second
+PROFILE_MARKER = "(services/import"  # frames of services/imports.py and services/import_jobs.py
+FLOOR_INSERT = (
+    "INSERT INTO customers (id, first_name, last_name, phone_number, client_member_id, account_id, "
+    "created_at, updated_at, version, points, cashback_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+# --- the CSV ---
+
+
+def member_rows(count: int):
+    """Yield (cells, bad kind or None): unique ids, and phone numbers and member ids unique across the whole file
+    (so within each account too); about BAD_FRACTION of the rows are bad."""
+    rng = random.Random(20251123)
+    kinds = tuple(BAD_KINDS)
+    for i in range(count):
+        if rng.random() < ONE_PREFIX_FRACTION:
+            phone = f"1{(i * 654_435_761 + 12_345) % 10**9:09d}"  # odd multiplier, no factor 5: a bijection
+        else:  # 10 digits with a NANP area code (2-9): 2000000000..9999999999, bijective for i < 8e9
+            phone = str(2_000_000_000 + (i * 2_654_435_761 + 987_654_321) % 8_000_000_000)
+        member = str(1_000_000 + (i * 7_000_003 + 4_242_424) % 9_000_000)  # 7 digits; coprime: unique for i < 9e6
+        cells = [
+            str(i + 1),
+            rng.choice(FIRST_NAMES),
+            rng.choice(LAST_NAMES),
+            phone,
+            member,
+            str(rng.randint(1, ACCOUNTS)),
+        ]
+        kind = None
+        if rng.random() < BAD_FRACTION:
+            kind = rng.choice(kinds)
+            if kind == "short_phone":
+                cells[3] = str(rng.randrange(100, 1000))
+            elif kind == "account_x":
+                cells[5] = "x"
+            elif kind == "account_zero":
+                cells[5] = "0"
+            elif kind == "id_only":
+                cells = [cells[0], "", "", "", "", ""]
+            else:
+                cells.append("extra")
+        yield cells, kind
+
+
+def ensure_members_csv(rows: int, rebuild: bool = False) -> tuple[Path, dict]:
+    """(CSV path, its sidecar: size, bad rows by kind, bad ids); generated once per row count and CSV_VERSION."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    csv_path, meta_path = DATA_DIR / f"members-{rows}.csv", DATA_DIR / f"members-{rows}.json"
+    if not rebuild and meta_path.exists() and csv_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("version") == CSV_VERSION and meta.get("bytes") == csv_path.stat().st_size:
+            return csv_path, meta
+    started = time.monotonic()
+    meta_path.unlink(missing_ok=True)
+    tmp_path = csv_path.with_suffix(".csv.tmp")
+    bad_ids, kinds = [], Counter()
+    with open(tmp_path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MEMBER_COLUMNS)
+        for cells, kind in member_rows(rows):
+            writer.writerow(cells)
+            if kind:
+                bad_ids.append(cells[0])
+                kinds[kind] += 1
+    tmp_path.replace(csv_path)
+    meta = {
+        "version": CSV_VERSION,
+        "rows": rows,
+        "bytes": csv_path.stat().st_size,
+        "bad": len(bad_ids),
+        "bad_by_kind": dict(sorted(kinds.items())),
+        "bad_ids": bad_ids,
+    }
+    meta_path.write_text(json.dumps(meta))
+    print(
+        f"generated {csv_path.name} ({meta['bytes'] / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s",
+        file=sys.stderr,
+    )
+    return csv_path, meta
+
+
+# --- measuring the server ---
+
+
+class MemorySampler(threading.Thread):
+    """Sums VmRSS over the server's process tree every SAMPLE_INTERVAL seconds and keeps the peak."""
+
+    def __init__(self, root_pid: int):
+        super().__init__(daemon=True, name="rss-sampler")
+        self.root_pid, self.peak_kb, self.samples = root_pid, 0, 0
+        self.done = threading.Event()
+
+    def sample(self) -> None:
+        total = sum(rss for rss, _ in servers.memory_snapshot(self.root_pid).values())
+        self.peak_kb, self.samples = max(self.peak_kb, total), self.samples + 1
+
+    def run(self) -> None:
+        while not self.done.wait(SAMPLE_INTERVAL):
+            self.sample()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+        self.sample()
+
+
+class TimedFile:
+    """A file for httpx to stream (it reads it in 64 KiB chunks, Content-Length from fstat); notes when the last
+    byte has been handed over, which splits the wall time into upload+spool and import."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.finished_at: float | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        if not chunk and self.finished_at is None:
+            self.finished_at = time.perf_counter()
+        return chunk
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def __iter__(self):  # httpx only checks that content is iterable, then uses read()
+        return iter(lambda: self.read(65_536), b"")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class AppRun:
+    """The app side's figures; error is set when they must not be trusted."""
+
+    http_status: int | None = None
+    polls: int = 0  # GET /api/imports/{id} after a 202
+    wall_s: float | None = None
+    body_sent_s: float | None = None
+    rows_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    idle_rss_mb: float | None = None
+    cpu_s: float | None = None
+    report: dict = field(default_factory=dict)
+    rejected_by_reason: dict = field(default_factory=dict)
+    stored: int | None = None
+    profile_samples: int = 0
+    profile: list = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class FloorRun:
+    rows: int = 0
+    prepare_s: float | None = None
+    wall_s: float | None = None
+    rows_per_s: float | None = None
+    error: str | None = None
+
+
+def upload(port: int, csv_path: Path, token: str, timeout: float) -> tuple[int, dict, float | None, int]:
+    """POST the CSV as a streamed text/csv body; follow a 202 to the end. (status, report, body sent at, polls)."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+    body, polls = TimedFile(csv_path), 0
+    try:
+        with httpx.Client(base_url=f"http://{servers.HOST}:{port}", timeout=httpx.Timeout(timeout, connect=10)) as c:
+            response = c.post(IMPORT_PATH, content=body, headers=headers)
+            if response.status_code == 202:  # over IMPORT_SYNC_MAX_BYTES: follow the job to its end
+                location, auth = response.headers["Location"], {"Authorization": headers["Authorization"]}
+                while True:
+                    time.sleep(0.25)
+                    response, polls = c.get(location, headers=auth), polls + 1
+                    if response.status_code != 200 or response.json().get("status") not in ("queued", "running"):
+                        break
+            try:
+                report = response.json()
+            except ValueError:
+                report = {"raw": response.text[:500]}
+            return response.status_code, report, body.finished_at, polls
+    finally:
+        body.close()
+
+
+def check_report(status: int, report: dict, rows: int, bad: int) -> str | None:
+    """Why the answer is wrong, or None."""
+    if status != 200:
+        return f"POST {IMPORT_PATH} -> {status}: {json.dumps(report)[:500]}"
+    keys = ("rows_read", "created", "updated", "rejected", "errors", "status")
+    if missing := [k for k in keys if k not in report]:
+        return f"report without {missing}: {json.dumps(report)[:500]}"
+    if report["status"] != "succeeded":
+        return f"import status {report['status']!r}: {report.get('detail')}"
+    read, created, updated, rejected = (report[k] for k in ("rows_read", "created", "updated", "rejected"))
+    if created + updated + rejected != read:
+        return f"created {created} + updated {updated} + rejected {rejected} != rows_read {read}"
+    if read != rows:
+        return f"rows_read {read} != {rows} rows in the file"
+    if created + rejected != read:
+        return f"created {created} + rejected {rejected} != rows_read {read} (updated {updated} on a fresh database)"
+    return None
+
+
+def profile_command(pid: int, out: Path) -> list[str] | None:
+    """py-spy record (raw folded stacks) of the server tree, if py-spy is installed in the venv."""
+    py_spy = ROOT / ".venv" / "bin" / "py-spy"
+    if not py_spy.exists():
+        return None
+    # --idle: time the import thread spends waiting on I/O (SQLite writes, fsync) counts too.
+    command = [str(py_spy), "record", "-p", str(pid), "--subprocesses", "--idle", "-f", "raw"]
+    return [*command, "-r", str(PROFILE_RATE), "-o", str(out)]
+
+
+def top_functions(raw_path: Path, count: int = 15) -> tuple[int, list[dict]]:
+    """(samples, functions with the most samples on top of the stack): only the stacks of the import request
+    (those through services/imports.py or import_jobs.py), so idle threads and the event loop do not count."""
+    own, total, samples = Counter(), Counter(), 0
+    for line in raw_path.read_text(errors="replace").splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not number.isdigit() or PROFILE_MARKER not in stack:
+            continue
+        frames = stack.split(";")
+        samples += int(number)
+        own[frames[-1]] += int(number)
+        for frame in set(frames):
+            total[frame] += int(number)
+    functions = [
+        {"function": f, "self": round(n / samples, 3), "total": round(total[f] / samples, 3)}
+        for f, n in own.most_common(count)
+    ]
+    return samples, functions
+
+
+def stop_profiler(profiler: subprocess.Popen, profile_path: Path, result: "AppRun") -> None:
+    """SIGINT py-spy (it then writes its output) and summarise the profile into result."""
+    profiler.send_signal(signal.SIGINT)
+    try:
+        _, stderr = profiler.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        _, stderr = profiler.communicate()
+    if profile_path.exists():
+        result.profile_samples, result.profile = top_functions(profile_path)
+    else:
+        print(f"warning: py-spy wrote no profile: {stderr.decode(errors='replace')[-500:]}", file=sys.stderr)
+
+
+def run_app(args: argparse.Namespace, db_path: Path, csv_path: Path, meta: dict) -> AppRun:
+    """Serve the app on a copy of the empty database, upload the CSV, measure, check the report and the table."""
+    from bench.run import bearer_token  # run.py imports this module
+
+    env = {
+        **app_env(db_path),
+        "IMPORT_SYNC_MAX_BYTES": str(SYNC_MAX_BYTES),
+        "MAX_IMPORT_BYTES": str(max(SYNC_MAX_BYTES, meta["bytes"])),
+        "IMPORT_DIR": str(DATA_DIR / "imports"),
+    }
+    result = AppRun()
+    print(f"[import] starting {args.app} ({args.import_workers} workers)", file=sys.stderr)
+    try:
+        with servers.serving("import", args.app, env, args.import_workers) as server:
+            try:
+                token = bearer_token(server)
+            except (OSError, RuntimeError) as exc:
+                result.error = f"no bearer token: {exc}"
+                return result
+            pid = server.proc.pid
+            result.idle_rss_mb = sum(rss for rss, _ in servers.memory_snapshot(pid).values()) / 1024
+            profiler, profile_path = None, DATA_DIR / "profile-import.txt"
+            if args.profile:
+                profile_path.unlink(missing_ok=True)
+                if command := profile_command(pid, profile_path):
+                    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    time.sleep(1.0)  # let py-spy attach
+                else:
+                    print("warning: --profile: .venv/bin/py-spy not found, no profile", file=sys.stderr)
+            sampler = MemorySampler(pid)
+            print(f"[import] POST {IMPORT_PATH}: {csv_path.name} ({meta['bytes'] / 1e6:.1f} MB)", file=sys.stderr)
+            cpu_before = servers.cpu_snapshot(pid)
+            sampler.start()
+            started = time.perf_counter()
+            try:
+                status, report, sent_at, result.polls = upload(server.port, csv_path, token, args.import_timeout)
+            except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+                result.error = f"upload failed: {type(exc).__name__}: {exc}\n{servers.log_tail(server)}"
+                return result
+            finally:
+                result.wall_s = time.perf_counter() - started
+                sampler.stop()
+                if profiler is not None:
+                    stop_profiler(profiler, profile_path, result)
+            cpu_after = servers.cpu_snapshot(pid)
+            hwm_kb = max((hwm for _, hwm in servers.memory_snapshot(pid).values()), default=0)
+    except servers.ServerError as exc:
+        result.error = f"server failed to start: {exc}"
+        return result
+    result.http_status = status
+    result.body_sent_s = sent_at - started if sent_at else None
+    result.peak_rss_mb = max(sampler.peak_kb, hwm_kb) / 1024
+    result.cpu_s = servers.cpu_seconds_between(cpu_before, cpu_after)
+    errors = report.get("errors") if isinstance(report.get("errors"), list) else []
+    reasons = Counter(f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+    result.rejected_by_reason = dict(reasons.most_common())
+    result.report = {k: v for k, v in report.items() if k != "errors"} | {"errors_listed": len(errors)}
+    if isinstance(report.get("rows_read"), int) and result.wall_s:
+        result.rows_per_s = report["rows_read"] / result.wall_s
+    result.error = check_report(status, report, meta["rows"], meta["bad"])
+    result.stored = count_customers(db_path)
+    if result.error is None and result.stored != report["created"]:
+        result.error = f"the report says {report['created']} created, the customers table holds {result.stored}"
+    return result
+
+
+def count_customers(db_path: Path) -> int | None:
+    try:
+        with sqlite3.connect(db_path) as conn:
+            count = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        conn.close()
+        return count
+    except sqlite3.Error:
+        return None
+
+
+def run_floor(base_db: Path, csv_path: Path, meta: dict) -> FloorRun:
+    """executemany of the good rows (stored form: "+1" phone, int account) into a fresh copy, one transaction.
+
+    Reading the CSV and building the tuples (prepare_s) is timed apart: the floor figure is the insert only.
+    """
+    result = FloorRun()
+    db_path = seed.working_copy(base_db, "import-floor.db")
+    bad = set(meta["bad_ids"])
+    now = datetime.now(UTC).replace(tzinfo=None).strftime(TIME_FORMAT)
+    started = time.perf_counter()
+    with open(csv_path, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        rows = [(c[0], c[1], c[2], "+1" + c[3], c[4], int(c[5]), now, now, 1, 0, 0) for c in reader if c[0] not in bad]
+    result.prepare_s, result.rows = time.perf_counter() - started, len(rows)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):  # as the app's connections
+            conn.execute(f"PRAGMA {pragma}")
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(FLOOR_INSERT, rows)
+        conn.execute("COMMIT")
+        result.wall_s = time.perf_counter() - started
+        stored = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+    except sqlite3.Error as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return result
+    finally:
+        conn.close()
+    result.rows_per_s = result.rows / result.wall_s if result.wall_s else None
+    if stored != result.rows:
+        result.error = f"inserted {result.rows} rows, the table holds {stored}"
+    return result
+
+
+# --- report ---
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def verdict(value: float | None, limit: float) -> str:
+    return "-" if value is None else ("PASS" if value <= limit else "FAIL")
+
+
+def print_report(args: argparse.Namespace, meta: dict, app: AppRun | None, floor: FloorRun) -> None:
+    ratio = app.wall_s / floor.wall_s if app and app.wall_s and floor.wall_s else None
+    answer = f"202 then {app.polls} polls of the job" if app and app.polls else "answered synchronously"
+    print(
+        f"\nimport: {meta['rows']:,} rows ({meta['bad']:,} bad), {meta['bytes'] / 1e6:.1f} MB CSV, "
+        f"POST {IMPORT_PATH} (text/csv, streamed, {answer}), uvicorn --workers {args.import_workers}"
+    )
+    print(f"{'side':<8}{'wall s':>9}{'rows/s':>11}{'peak RSS MB':>13}{'CPU s':>9}{'app/floor':>11}")
+    if app is not None:
+        peak, cpu = fmt(app.peak_rss_mb, ".1f"), fmt(app.cpu_s, ".1f")
+        r = fmt(ratio, ".1f") + "x" if ratio else "-"
+        print(f"{'app':<8}{fmt(app.wall_s, '.2f'):>9}{fmt(app.rows_per_s, ',.0f'):>11}{peak:>13}{cpu:>9}{r:>11}")
+    print(f"{'floor':<8}{fmt(floor.wall_s, '.2f'):>9}{fmt(floor.rows_per_s, ',.0f'):>11}{'-':>13}{'-':>9}")
+    if app is not None:
+        report = app.report
+        if "rows_read" in report:
+            print(
+                f"  report: status {report.get('status')}, rows_read {report['rows_read']:,}, created "
+                f"{report.get('created', 0):,}, updated {report.get('updated', 0):,}, rejected "
+                f"{report.get('rejected', 0):,} (bad rows generated: {meta['bad']:,}); customers stored: "
+                f"{fmt(app.stored, ',')}"
+            )
+            if report.get("rejected") != meta["bad"]:
+                print(f"  WARNING: {report.get('rejected'):,} rows rejected, {meta['bad']:,} bad rows generated")
+        kinds = ", ".join(f"{kind} {n:,} ({BAD_KINDS[kind]})" for kind, n in meta["bad_by_kind"].items())
+        print(f"  generated bad rows: {kinds}")
+        for reason, n in app.rejected_by_reason.items():
+            print(f"  rejected {n:>9,}  {reason}")
+        if app.wall_s and app.body_sent_s is not None:
+            print(
+                f"  app: body sent after {app.body_sent_s:.2f}s (upload, spooled to disk), report "
+                f"{app.wall_s - app.body_sent_s:.2f}s later (parse, validate, insert); idle RSS "
+                f"{fmt(app.idle_rss_mb, '.1f')} MB"
+            )
+    print(
+        f"  floor: stdlib sqlite3 executemany of the {floor.rows:,} good rows in one transaction on a fresh copy of "
+        f"the same empty database, no validation; reading the CSV into tuples took {fmt(floor.prepare_s, '.2f')}s "
+        "more (not counted)"
+    )
+    if app is not None and app.profile:
+        seconds = app.profile_samples / PROFILE_RATE
+        print(f"  profile of the import request (py-spy --idle, {seconds:.0f}s sampled; share self / total):")
+        for entry in app.profile:
+            print(f"    {entry['self']:6.1%} {entry['total']:6.1%}  {entry['function']}")
+    if app is not None:
+        print("\ntargets (app):")
+        measured_wall = None if app.error else app.wall_s  # no verdict on a failed import
+        wall, peak = fmt(measured_wall, ".1f"), fmt(app.peak_rss_mb, ".1f")
+        print(
+            f"  {'end to end (upload -> report)':<34}<= {TARGET_WALL_S:.0f} s   {wall:>7} s    "
+            f"{verdict(measured_wall, TARGET_WALL_S)}"
+        )
+        print(
+            f"  {'peak server memory (RSS)':<34}<= {TARGET_PEAK_MB:.0f} MB {peak:>7} MB   "
+            f"{verdict(app.peak_rss_mb, TARGET_PEAK_MB)}"
+        )
+        if app.error:
+            print(f"ERROR app import: {app.error}")
+    if floor.error:
+        print(f"ERROR floor import: {floor.error}")
+
+
+def run(args: argparse.Namespace) -> bool:
+    """The import scenario: app (unless --only floor), then floor; prints the table, writes the JSON."""
+    app_is_floor = args.only == "floor"
+    use_migrations = seed.has_migrations()
+    if not use_migrations and not app_is_floor:
+        raise RuntimeError("app.py or migrations/ not found: run with --only floor until the app exists")
+    started = time.monotonic()
+    base_db = seed.ensure_empty_db(use_migrations, rebuild=args.rebuild_import)
+    csv_path, meta = ensure_members_csv(args.import_rows, rebuild=args.rebuild_import)
+    print(f"import data ready in {time.monotonic() - started:.1f}s: {csv_path.name}, {base_db.name}", file=sys.stderr)
+    app, app_db = None, seed.working_copy(base_db, "import-run.db")
+    try:
+        if not app_is_floor:
+            app = run_app(args, app_db, csv_path, meta)
+        print("[floor] sqlite3 executemany of the good rows", file=sys.stderr)
+        floor = run_floor(base_db, csv_path, meta)
+    finally:  # about 300 MB each once filled
+        seed.remove_database(app_db)
+        seed.remove_database(DATA_DIR / "import-floor.db")
+    print_report(args, meta, app, floor)
+    ok = not floor.error and not (app and app.error)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / "results-import.json"
+    payload = {
+        "scenario": "import",
+        "app": None if app_is_floor else args.app,
+        "csv": {k: v for k, v in meta.items() if k != "bad_ids"},
+        "workers": args.import_workers,
+        "targets": {"wall_s": TARGET_WALL_S, "peak_rss_mb": TARGET_PEAK_MB},
+        "app_result": rounded(asdict(app)) if app else None,
+        "floor_result": rounded(asdict(floor)),
+        "ratio": app.wall_s / floor.wall_s if app and app.wall_s and floor.wall_s else None,
+        "target_pass": None
+        if app is None or app.wall_s is None or app.error
+        else {"wall": app.wall_s <= TARGET_WALL_S, "peak_rss": (app.peak_rss_mb or 0) <= TARGET_PEAK_MB},
+        "ok": ok,
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"results: {path}")
+    return ok
+
+
+def rounded(values: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
