@@ -68,7 +68,7 @@ def _sqlite_begin(connection):
 
     A transaction that reads first and writes later cannot wait for another writer under WAL: it fails
     at once ("database is locked"). Taking the lock at BEGIN makes concurrent writers queue instead.
-    Read-only requests (GET) keep a plain BEGIN so they never wait on writers.
+    Read-only requests (GET) keep a plain BEGIN: one consistent snapshot, never waiting on writers.
     """
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN" if read_only_var.get() else "BEGIN IMMEDIATE")

@@ -12,26 +12,26 @@ from services.errors import InvalidInput
 
 def report(job) -> dict:
     """A job's report; while it runs in this process, with the live counts."""
-    live = import_jobs.live_totals(job.id) if job.status == "running" else None
+    live, share_read = None, 0.0
+    if job.status == "running":
+        live, share_read = import_jobs.live_totals(job.id) or (None, 0.0)
     counts = live or job
-    rows_read = counts.rows_read
-    body = {
+    return {
         "id": job.id,
         "status": job.status,
         "mode": job.mode,
         "on_conflict": job.on_conflict,
         "filename": job.filename,
-        "rows_read": rows_read,
+        "rows_read": counts.rows_read,
         "created": counts.created,
         "updated": counts.updated,
         "rejected": counts.rejected,
-        "progress": 1.0 if job.status in ("succeeded", "failed") else None,
+        "progress": 1.0 if job.status in ("succeeded", "failed") else share_read,
         "detail": job.detail,
         "errors": [e.as_dict() for e in live.errors] if live else job.errors,
         "created_at": timestamp(job.created_at),
         "finished_at": timestamp(job.finished_at),
     }
-    return body
 
 
 def import_customers(mode="best_effort", on_conflict="reject"):

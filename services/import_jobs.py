@@ -19,8 +19,8 @@ from services.imports import Totals, import_customers, read_rows
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
-# Live counts of the jobs running in this process, shown while their record is not yet updated.
-_running: dict[str, Totals] = {}
+# Live counts (and share of the file read) of the jobs running in this process.
+_running: dict[str, tuple[Totals, float]] = {}
 _running_lock = threading.Lock()
 
 
@@ -90,11 +90,15 @@ def run_job(job_id: str, path: Path) -> ImportJob:
     db.session.commit()
     totals, detail = Totals(), None
 
+    size = max(job.size_bytes, 1)
+    stream = None
+
     def progress(current: Totals) -> None:
         nonlocal totals
         totals = current
+        done = min(stream.tell() / size, 1.0) if stream is not None and not stream.closed else 1.0
         with _running_lock:
-            _running[job_id] = current
+            _running[job_id] = (current, round(done, 4))
 
     try:
         with open(path, "rb") as stream:
@@ -141,8 +145,8 @@ def job_from_id(job_id: str) -> ImportJob:
     return job
 
 
-def live_totals(job_id: str) -> Totals | None:
-    """The counts so far of a job running in this process."""
+def live_totals(job_id: str) -> tuple[Totals, float] | None:
+    """The counts so far of a job running in this process, and the share of its file read (0..1)."""
     with _running_lock:
         return _running.get(job_id)
 
