@@ -1,13 +1,14 @@
 """Customer input (validate + normalise) and representation."""
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from schemas.common import timestamp
 from services import customer_rules as rules
 from services.errors import FieldError, InvalidInput
-from services.rewards import rewards_summary
+from services.rewards import rewards_summary, tiers
 
 REPRESENTED_FIELDS = ("id", *rules.MUTABLE_FIELDS)
 
@@ -85,7 +86,13 @@ def customer_representation(record: Mapping) -> dict:
     body = {name: record[name] for name in REPRESENTED_FIELDS}
     body["created_at"] = timestamp(record["created_at"])
     body["updated_at"] = timestamp(record["updated_at"])
-    summary = rewards_summary(record["points"], record["cashback_balance"])
-    summary["cashback_balance"] = f"{summary['cashback_balance']:.2f}"
-    body["rewards"] = summary
+    body["rewards"] = _rewards_json(tiers(), record["points"], record["cashback_balance"])
     return body
+
+
+@lru_cache(maxsize=4096)
+def _rewards_json(levels, points: int, cashback_balance) -> dict:
+    # Shared between answers (pages repeat the same few pairs); it is only ever serialised, never changed.
+    summary = rewards_summary(points, cashback_balance)
+    summary["cashback_balance"] = f"{summary['cashback_balance']:.2f}"
+    return summary

@@ -64,7 +64,7 @@ class CustomerFilters:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict]
+    items: list  # row mappings (read-only dicts)
     next_cursor: str | None
 
 
@@ -122,7 +122,7 @@ def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: s
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = encode_cursor(sort, [_cursor_key(last[column.key]), last["pk"]])
-    return Page(items=[dict(row) for row in rows], next_cursor=next_cursor)
+    return Page(items=rows, next_cursor=next_cursor)
 
 
 def _ordered_list(column, descending: bool, nullable: bool):

@@ -43,7 +43,12 @@ def money(value: Decimal) -> Decimal:
 
 def rewards_summary(points: int, cashback_balance: Decimal) -> dict:
     """Points, tier, the next tier and the progress inside the current band, and the cashback balance."""
-    levels = tiers()
+    return dict(_summary(tiers(), points, cashback_balance))
+
+
+@lru_cache(maxsize=4096)
+def _summary(levels: tuple[TierInfo, ...], points: int, cashback_balance: Decimal) -> tuple:
+    # Pages repeat the same few (points, balance) pairs; the tiers are part of the key.
     current = None
     for level in levels:
         if points >= level.points:
@@ -54,15 +59,15 @@ def rewards_summary(points: int, cashback_balance: Decimal) -> dict:
     else:
         floor = current.points if current else 0
         progress = round((points - floor) / (following.points - floor), 4)
-    return {
-        "points": points,
-        "tier": current.tier if current else None,
-        "tier_name": current.name if current else None,
-        "next_tier": following.tier if following else None,
-        "next_tier_name": following.name if following else None,
-        "next_tier_progress": progress,
-        "cashback_balance": money(cashback_balance),
-    }
+    return (
+        ("points", points),
+        ("tier", current.tier if current else None),
+        ("tier_name", current.name if current else None),
+        ("next_tier", following.tier if following else None),
+        ("next_tier_name", following.name if following else None),
+        ("next_tier_progress", progress),
+        ("cashback_balance", money(cashback_balance)),
+    )
 
 
 def apply_to_wallet(
