@@ -111,7 +111,8 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
             RoutingMiddleware,
             SecurityMiddleware,
             RequestValidationMiddleware,
-            ResponseValidationMiddleware,
+            # Off in production it would still route every request again, for nothing.
+            *([ResponseValidationMiddleware] if settings["VALIDATE_RESPONSES"] else []),
             LifespanMiddleware,
             ContextMiddleware,
         ],
