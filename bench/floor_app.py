@@ -26,20 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-FIELDS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "client_member_id",
-    "account_id",
-    "document",
-    "country",
-    "language",
-    "created_at",
-    "updated_at",
-)
+from bench.environment import CUSTOMER_FIELDS
+
+FIELDS = CUSTOMER_FIELDS
 SELECT = f"SELECT {', '.join(FIELDS)}, pk FROM customers"
 CREATED_AT, PK = FIELDS.index("created_at"), len(FIELDS)  # column positions in SELECT rows
 MAX_LIMIT = 100

@@ -18,25 +18,12 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make the bench pa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import import_bench, seed, servers  # noqa: E402
-from bench.environment import DATA_DIR, STAFF_EMAIL, STAFF_PASSWORD, app_env  # noqa: E402
+from bench.environment import CUSTOMER_FIELDS, DATA_DIR, STAFF_EMAIL, STAFF_PASSWORD, app_env  # noqa: E402
 from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # noqa: E402
 
 FLOOR_APP = "bench.floor_app:app"
 MAX_ERROR_RATE = 0.01
-CUSTOMER_KEYS = {
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "client_member_id",
-    "account_id",
-    "document",
-    "country",
-    "language",
-    "created_at",
-    "updated_at",
-}
+CUSTOMER_KEYS = set(CUSTOMER_FIELDS)
 # The order every request of the orders scenario places (type A earns 5%: 5.04 cashback, 100 points).
 ORDER_BODY = json.dumps({"total": "100.80", "items": [{"type": "A", "value": "50.40", "qty": 2}]})
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 
-from bench.environment import DATA_DIR, ROOT, STAFF_EMAIL, STAFF_PASSWORD, app_env, python_exe
+from bench.environment import CUSTOMER_FIELDS, DATA_DIR, ROOT, STAFF_EMAIL, STAFF_PASSWORD, app_env, python_exe
 
 SEED_VERSION = 2  # bump whenever customer_rows() or the staff user changes, to invalidate cached databases
 FIRST_NAMES = (
@@ -71,22 +71,7 @@ LOCALES = (
 ACCOUNTS = 100
 CREATED_START = datetime(2025, 1, 1)
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
-COLUMNS = (
-    "pk",
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "client_member_id",
-    "account_id",
-    "document",
-    "country",
-    "language",
-    "created_at",
-    "updated_at",
-    "version",
-)
+COLUMNS = ("pk", *CUSTOMER_FIELDS, "version")
 
 # Used only when the app's migrations are absent (floor-only runs); mirrors the migrations' tables.
 FALLBACK_DDL = """
