@@ -38,6 +38,8 @@ from services.tokens import TokenCodec
 from web.account_pages import pages as account_pages
 
 BASE_DIR = Path(__file__).resolve().parent
+# Each has its rule in the setting RATE_LIMIT_<NAME>.
+RATE_LIMITED = ("login", "signup", "reset", "refresh", "password", "email")
 migrate = Migrate()
 
 
@@ -83,6 +85,8 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         "page_size_default": settings["PAGE_SIZE_DEFAULT"],
         "page_size_max": settings["PAGE_SIZE_MAX"],
     }
+    specification = Specification.load(BASE_DIR / "swagger.yml", arguments=spec_arguments)
+    roles = operation_roles(specification.raw)
 
     @asynccontextmanager
     async def lifespan(_middleware):
@@ -99,7 +103,11 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         lifespan=lifespan,
         specification_dir=BASE_DIR,
         middlewares=[
-            partial(RequestContextMiddleware, state={"token_codec": token_codec}),
+            partial(
+                RequestContextMiddleware,
+                state={"token_codec": token_codec},
+                trusted_proxies=settings["TRUSTED_PROXIES"],
+            ),
             ServerErrorMiddleware,
             ExceptionMiddleware,
             partial(
@@ -122,18 +130,16 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         pythonic_params=True,  # `from` becomes `from_` in handlers
         validate_responses=settings["VALIDATE_RESPONSES"],
     )
-    specification = Specification.load(BASE_DIR / "swagger.yml", arguments=spec_arguments)
     app.add_api(specification.raw)
     flask_app = app.app
     flask_app.config.update(settings)
     flask_app.extensions["token_codec"] = token_codec
     flask_app.extensions["rate_limits"] = RateLimits(
         settings["RATE_LIMIT_STORAGE_URL"],
-        {name: settings[f"RATE_LIMIT_{name.upper()}"] for name in ("login", "signup", "reset", "refresh")},
+        {name: settings[f"RATE_LIMIT_{name.upper()}"] for name in RATE_LIMITED},
     )
     db.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
-    roles = operation_roles(specification.raw)
     flask_app.before_request(partial(authorize_request, roles))
     register_problem_handlers(app)
     register_commands(flask_app)
@@ -164,5 +170,6 @@ def __getattr__(name: str):
 
 if __name__ == "__main__":
     service = create_app()
-    # log_config=None keeps the service's own log format instead of uvicorn's.
-    service.run(host=service.app.config["HOST"], port=service.app.config["PORT"], log_config=None)
+    # log_config=None keeps the service's own log format instead of uvicorn's. proxy_headers=False:
+    # the app alone decides which X-Forwarded-For to believe (TRUSTED_PROXIES).
+    service.run(host=service.app.config["HOST"], port=service.app.config["PORT"], log_config=None, proxy_headers=False)

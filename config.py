@@ -1,5 +1,6 @@
 """Settings read from the environment (and an optional .env file), with safe defaults."""
 
+import ipaddress
 import os
 import secrets
 from decimal import Decimal, InvalidOperation
@@ -36,6 +37,21 @@ def _decimal(name: str, value: str) -> Decimal:
 
 def _money(name: str, value: str) -> Decimal:
     return _decimal(name, value).quantize(Decimal("0.01"))
+
+
+def _networks(name: str, value) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated IP addresses or CIDR networks, parsed once; a bad entry is named."""
+    entries = value.split(",") if isinstance(value, str) else value
+    networks = []
+    for entry in entries:
+        entry = entry.strip() if isinstance(entry, str) else entry
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError as error:
+            raise ConfigurationError(f"{name}: {entry!r} is not an IP address or CIDR network ({error})") from None
+    return tuple(networks)
 
 
 def _absolute_sqlite_url(url: str) -> str:
@@ -113,6 +129,8 @@ def load_settings(overrides: dict | None = None) -> dict:
         "HOST": host,
         "PORT": port,
         "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
+        # Proxies whose X-Forwarded-For is believed; nobody by default, so a client cannot pick its address.
+        "TRUSTED_PROXIES": _networks("TRUSTED_PROXIES", setting("TRUSTED_PROXIES", "")),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTO_MIGRATE": _flag(setting("AUTO_MIGRATE", "false" if production else "true")),
         "LOG_LEVEL": setting("LOG_LEVEL", "INFO").upper(),
@@ -145,13 +163,18 @@ def load_settings(overrides: dict | None = None) -> dict:
         "RATE_LIMIT_SIGNUP": setting("RATE_LIMIT_SIGNUP", "5/minute;50/hour"),
         "RATE_LIMIT_RESET": setting("RATE_LIMIT_RESET", "5/minute;20/hour"),
         "RATE_LIMIT_REFRESH": setting("RATE_LIMIT_REFRESH", "30/minute"),
+        "RATE_LIMIT_PASSWORD": setting("RATE_LIMIT_PASSWORD", "5/15 minutes"),
+        "RATE_LIMIT_EMAIL": setting("RATE_LIMIT_EMAIL", "5/minute;20/hour"),
         "CASHBACK_API_URL": setting("CASHBACK_API_URL", ""),
         "CASHBACK_API_TIMEOUT": _decimal("CASHBACK_API_TIMEOUT", setting("CASHBACK_API_TIMEOUT", "5")),
         "MAX_IMPORT_BYTES": number("MAX_IMPORT_BYTES", 1024**3),
         "IMPORT_SYNC_MAX_BYTES": number("IMPORT_SYNC_MAX_BYTES", 1024 * 1024),
         "IMPORT_DIR": setting("IMPORT_DIR", str(INSTANCE_DIR / "imports")),
+        "IMPORT_REPORT_MAX_ERRORS": number("IMPORT_REPORT_MAX_ERRORS", 1000),
         "SIGNUP_BONUS_CASHBACK": _money("SIGNUP_BONUS_CASHBACK", setting("SIGNUP_BONUS_CASHBACK", "0.00")),
     }
+    if settings["IMPORT_REPORT_MAX_ERRORS"] < 0:
+        raise ConfigurationError("IMPORT_REPORT_MAX_ERRORS must be a whole number of at least 0")
     if settings["MAIL_BACKEND"] not in ("console", "smtp"):
         raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {settings['MAIL_BACKEND']!r}")
     settings.update(overrides)

@@ -7,12 +7,14 @@ from api.security import caller
 from schemas.customer import customer_representation
 from services import auth
 from services.context import client_address_var
+from services.customer_rules import email_key
 from services.customers import record_of
 from services.tokens import InvalidToken
 
 
-def _limit(name: str, account: str | None = None) -> None:
-    current_app.extensions["rate_limits"].hit(name, address=client_address_var.get(), account=account)
+def _limit(name: str, account: str | None = None, **other_keys: str | None) -> None:
+    limits = current_app.extensions["rate_limits"]
+    limits.hit(name, address=client_address_var.get(), account=account, **other_keys)
 
 
 def _token_pair(pair: auth.TokenPair):
@@ -36,17 +38,20 @@ def _me_body(user, customer) -> dict:
     }
 
 
+SIGNUP_ACCEPTED = "Thank you: a mail to this address tells what comes next. Sign in once you have read it."
+EMAIL_CHANGE_ACCEPTED = "If the address can be used, a mail to it holds the link that confirms the change."
+
+
 def signup(body):
-    """Create a customer account and mail a verification link."""
-    _limit("signup", body["email"])
-    user = auth.signup(body["email"], body["password"], body.get("first_name"), body.get("last_name"))
-    _, customer = auth.me_of(user)
-    return json_response(_me_body(user, customer), 201, {"Location": "/api/auth/me"})
+    """Open a customer account; the answer is the same whether or not the address is known."""
+    _limit("signup", email_key(body["email"]))
+    auth.signup(body["email"], body["password"], body.get("first_name"), body.get("last_name"))
+    return json_response({"detail": SIGNUP_ACCEPTED}, 202)
 
 
 def login(body):
     """Sign in and get a token pair."""
-    _limit("login", body["email"])
+    _limit("login", email_key(body["email"]))
     return _token_pair(auth.login(body["email"], body["password"]))
 
 
@@ -68,7 +73,7 @@ def logout():
 
 def request_reset(body):
     """Mail a reset link if the address belongs to an account; the answer is the same either way."""
-    _limit("reset", body["email"].strip().lower())
+    _limit("reset", email_key(body["email"]))
     auth.request_reset(body["email"])
     return json_response({"detail": "If this address belongs to an account, a reset link is on its way."}, 202)
 
@@ -80,14 +85,30 @@ def confirm_reset(body):
 
 
 def verify_email(body):
-    """Confirm the email address with a mailed token."""
-    auth.verify_email(body["token"])
+    """Confirm the email address with a mailed token (a claim link also takes the new password)."""
+    auth.verify_email(body["token"], body.get("password"))
     return no_content()
 
 
 def change_password(body):
-    """Change the caller's password."""
-    auth.change_password(caller(), body["current_password"], body["new_password"])
+    """Change the caller's password; wrong guesses of the current one are limited per account."""
+    principal = caller()
+    _limit("password", principal.id)
+    auth.change_password(principal, body["current_password"], body["new_password"])
+    return no_content()
+
+
+def request_email_change(body):
+    """Mail a link that moves the account to a new address; the answer does not tell whether it is taken."""
+    principal = caller()
+    _limit("email", principal.id, new_address=email_key(body["email"]))
+    auth.request_email_change(principal, body["email"])
+    return json_response({"detail": EMAIL_CHANGE_ACCEPTED}, 202)
+
+
+def confirm_email_change(body):
+    """Move the account to the address the mailed token was sent to."""
+    auth.confirm_email_change(body["token"])
     return no_content()
 
 

@@ -10,6 +10,7 @@ from api.responses import json_response
 from api.rewards import parse_time
 from schemas.rewards import sale_representation
 from services import cashback
+from services.customers import customer_from_ref
 from services.errors import InvalidInput
 from services.orders import Item, customer_ids, order_ids
 
@@ -65,9 +66,9 @@ def record_sale(body):
     return json_response(_sale_body(forwarded), 201, {"Location": f"/api/cashback/{forwarded.id}"})
 
 
-def list_sales(status=None, document=None, from_=None, to=None, limit=None, cursor=None):
+def list_sales(status=None, document=None, assigned=None, from_=None, to=None, limit=None, cursor=None):
     """Sales for reconciliation, newest first."""
-    filters = cashback.SaleFilters(status, document, parse_time(from_, "from"), parse_time(to, "to"))
+    filters = cashback.SaleFilters(status, document, parse_time(from_, "from"), parse_time(to, "to"), assigned)
     found, next_cursor = cashback.list_sales(
         filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor
     )
@@ -77,6 +78,12 @@ def list_sales(status=None, document=None, from_=None, to=None, limit=None, curs
 def get_sale(sale_id):
     """One sale with the partner's answer."""
     return json_response(_sale_body(cashback.sale_from_id(sale_id)))
+
+
+def assign_sale(sale_id, body):
+    """Attach an unattached sale to a customer by hand."""
+    customer = customer_from_ref(body["customer"], field="customer")
+    return json_response(_sale_body(cashback.assign_sale(sale_id, customer)))
 
 
 def retry_sale(sale_id):

@@ -11,7 +11,7 @@ from services.errors import InvalidInput
 
 
 def report(job) -> dict:
-    """A job's report; while it runs in this process, with the live counts."""
+    """A job's report (the first row errors and counts of all); while it runs in this process, the live ones."""
     live, share_read = None, 0.0
     if job.status == "running":
         live, share_read = import_jobs.live_totals(job.id) or (None, 0.0)
@@ -28,7 +28,7 @@ def report(job) -> dict:
         "rejected": counts.rejected,
         "progress": 1.0 if job.status in ("succeeded", "failed") else share_read,
         "detail": job.detail,
-        "errors": [e.as_dict() for e in live.errors] if live else job.errors,
+        **import_jobs.error_summary(job, live),
         "created_at": timestamp(job.created_at),
         "finished_at": timestamp(job.finished_at),
     }
@@ -57,6 +57,14 @@ def import_customers(mode="best_effort", on_conflict="reject"):
 def get_import(import_id):
     """An import's status, counts and rejected rows."""
     return json_response(report(import_jobs.job_from_id(import_id)))
+
+
+def get_import_errors(import_id):
+    """Every row error of an import as CSV, in line order, streamed."""
+    job = import_jobs.job_from_id(import_id)
+    body = stream_with_context(import_jobs.error_lines(job.pk))
+    disposition = f'attachment; filename="import-{job.id}-errors.csv"'
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
 
 
 def export_customers(account_id=None, phone_number=None, client_member_id=None, email=None, document=None, q=None):

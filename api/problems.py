@@ -69,7 +69,9 @@ async def service_error(_request: ConnexionRequest, exc: ServiceError) -> Connex
     if isinstance(exc, InvalidInput):
         return problem(status, exc.detail, errors=exc.errors)
     if isinstance(exc, Conflict):
-        return problem(status, exc.detail, errors=[FieldError(exc.field, "is already taken")])
+        return problem(status, exc.detail, errors=[FieldError(exc.field, exc.message)])
+    if isinstance(exc, Forbidden) and exc.field:
+        return problem(status, exc.detail, errors=[FieldError(exc.field, "may only be changed by staff")])
     if isinstance(exc, Unauthenticated):
         return problem(status, exc.detail, headers=BEARER_CHALLENGE)
     if isinstance(exc, RateLimited):

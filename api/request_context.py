@@ -1,5 +1,7 @@
-"""Request IDs, the request's log context, JSON log lines, and the request size limit."""
+"""Request IDs, the client's address, the request's log context, JSON log lines, and the request size limit."""
 
+import functools
+import ipaddress
 import logging
 import random
 import re
@@ -14,20 +16,30 @@ from services.context import client_address_var, request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+FORWARDED_FOR_HEADER = b"x-forwarded-for"
+# The address given to requests whose true peer the server hid (RFC 7239's word for an undisclosed node):
+# one shared name, so limits still count them.
+UNKNOWN_CLIENT = "unknown"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 access_log = logging.getLogger("customer_interface.access")
+log = logging.getLogger(__name__)
 
 
 class RequestContextMiddleware:
     """Keeps a valid incoming X-Request-ID or makes one, echoes it, and logs one line per request.
 
     `state` is shared with the rest of the stack through scope["state"] (e.g. the token codec the
-    security functions need, which run outside the Flask app).
+    security functions need, which run outside the Flask app). `trusted_proxies` (TRUSTED_PROXIES)
+    are the only peers whose X-Forwarded-For names the client.
     """
 
-    def __init__(self, app: ASGIApp, state: dict | None = None):
+    def __init__(self, app: ASGIApp, state: dict | None = None, trusted_proxies: tuple[IPNetwork, ...] = ()):
         self.app = app
         self.state = state or {}
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,8 +50,7 @@ class RequestContextMiddleware:
         request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
         encoded = request_id.encode()
         token = request_id_var.set(request_id)
-        client = scope.get("client")
-        address_token = client_address_var.set(client[0] if client else None)
+        address_token = client_address_var.set(self._client_address(scope))
         started = time.perf_counter()
         status = 500
 
@@ -70,6 +81,97 @@ class RequestContextMiddleware:
                 )
             request_id_var.reset(token)
             client_address_var.reset(address_token)
+
+    def _client_address(self, scope: Scope) -> str | None:
+        """The peer, or the client its trusted proxies name; never an address the server took from a header."""
+        client = scope.get("client")
+        forwarded_for = [value.decode("latin-1") for key, value in scope["headers"] if key == FORWARDED_FOR_HEADER]
+        if client and forwarded_for and _rewritten_by_server(client, forwarded_for):
+            _warn_server_rewrites()
+            return UNKNOWN_CLIENT
+        return resolve_client_address(client[0] if client else None, forwarded_for, self.trusted_proxies)
+
+
+def resolve_client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[IPNetwork, ...]) -> str | None:
+    """The client's address: the peer, unless it is a trusted proxy; then X-Forwarded-For read from the right.
+
+    Each proxy appends the address it received from, so entries are believed only while the hop that
+    wrote them is trusted: the first untrusted address is the client. A malformed entry ends the walk
+    at the last trusted hop, as nothing to its left can be vouched for.
+    """
+    address = _ip(peer)
+    if address is None or not _trusted(address, trusted):
+        return str(address) if address else peer
+    for entry in reversed(_entries(forwarded_for)):
+        hop = _ip(_without_port(entry))
+        if hop is None:
+            break
+        address = hop
+        if not _trusted(hop, trusted):
+            break
+    return str(address)
+
+
+def _entries(forwarded_for: list[str]) -> list[str]:
+    """Every X-Forwarded-For header joined, as one list of hops from the client to the last proxy."""
+    return [item.strip() for value in forwarded_for for item in value.split(",")]
+
+
+def _ip(value: str | None) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    # A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d; TRUSTED_PROXIES names them as IPv4.
+    return address.ipv4_mapped or address if address.version == 6 else address
+
+
+def _trusted(address: IPAddress, trusted: tuple[IPNetwork, ...]) -> bool:
+    return any(address in network for network in trusted)
+
+
+def _without_port(entry: str) -> str:
+    """Drop a port: "[2001:db8::1]:443" -> "2001:db8::1", "192.0.2.1:80" -> "192.0.2.1"."""
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0] if "]" in entry else entry
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry
+
+
+def _rewritten_by_server(client: tuple, forwarded_for: list[str]) -> bool:
+    """True when the server (uvicorn's proxy headers, on by default) replaced the peer by a header entry.
+
+    A real TCP peer has a port; uvicorn's rewrite takes host and port from an X-Forwarded-For entry,
+    with port 0 when the entry has none.
+    """
+    host, port = client[0], client[1]
+    if port == 0:
+        return True
+    return any(_host_port(entry) == (host, port) for entry in _entries(forwarded_for))
+
+
+def _host_port(entry: str) -> tuple[str, int] | None:
+    """An entry's host and port read as uvicorn reads them ("[v6]:port" or "v4:port"), or None without a port."""
+    if entry.startswith("[") and "]:" in entry:
+        host, _, port = entry[1:].partition("]:")
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    else:
+        return None
+    try:
+        return host, int(port)
+    except ValueError:
+        return None
+
+
+@functools.cache
+def _warn_server_rewrites() -> None:
+    """Once per process: the server trusts forwarded headers itself, so the true peer is lost."""
+    log.warning(
+        "the server replaced the client address from X-Forwarded-For before the app saw it; such requests "
+        "are counted as %r. Serve with `uvicorn app:app --no-proxy-headers` or `gunicorn -c gunicorn.conf.py "
+        "app:app`, and name the proxies in TRUSTED_PROXIES",
+        UNKNOWN_CLIENT,
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

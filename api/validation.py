@@ -14,11 +14,13 @@ from connexion.validators import (
     VALIDATOR_MAP as CONNEXION_VALIDATORS,
 )
 from connexion.validators import (
+    AbstractRequestBodyValidator,
     JSONRequestBodyValidator,
     JSONResponseBodyValidator,
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, ValidationError
+from starlette.types import Receive, Scope
 
 from services.errors import FieldError
 
@@ -167,8 +169,22 @@ class ResponseBodyValidator(JSONResponseBodyValidator):
         return orjson.loads(body) if body else None
 
 
+class UploadPassThrough(AbstractRequestBodyValidator):
+    """Multipart uploads reach the handler unread: the caller is authorised first, then the file streams to disk.
+
+    Connexion's multipart validator would read the whole upload into memory before the role is checked.
+    The handler checks the form itself.
+    """
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        """Leave the body to the handler."""
+        return receive, scope
+
+
 VALIDATOR_MAP = {
     "parameter": RequestParameterValidator,
-    "body": MediaTypeDict({**CONNEXION_VALIDATORS["body"], "*/*json": RequestBodyValidator}),
+    "body": MediaTypeDict(
+        {**CONNEXION_VALIDATORS["body"], "*/*json": RequestBodyValidator, "multipart/form-data": UploadPassThrough}
+    ),
     "response": MediaTypeDict({**CONNEXION_VALIDATORS["response"], "*/*json": ResponseBodyValidator}),
 }

@@ -25,7 +25,7 @@ db = SQLAlchemy(model_class=Base)
 from models.activity import Activity  # noqa: E402
 from models.api_key import ApiKey  # noqa: E402
 from models.customer import Customer  # noqa: E402
-from models.import_job import ImportJob  # noqa: E402
+from models.import_job import ImportJob, ImportRowError  # noqa: E402
 from models.order import Order, OrderItem  # noqa: E402
 from models.rewards import LedgerEntry, ProductType, Tier  # noqa: E402
 from models.sale import ErpSale, IdempotencyKey  # noqa: E402
@@ -39,6 +39,7 @@ __all__ = [
     "ErpSale",
     "IdempotencyKey",
     "ImportJob",
+    "ImportRowError",
     "LedgerEntry",
     "OneTimeToken",
     "Order",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import Base
@@ -28,8 +28,27 @@ class ImportJob(Base):
     created: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[list] = mapped_column(JSON, default=list)
+    errors: Mapped[list] = mapped_column(JSON, default=list)  # the first IMPORT_REPORT_MAX_ERRORS, by line
+    # [{"field", "message", "count"}] over every error, the most frequent first
+    error_counts: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     detail: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportRowError(Base):
+    """One problem of a rejected row: the full list behind a report, read back in line order."""
+
+    __tablename__ = "import_row_errors"
+    __table_args__ = (
+        Index(None, "import_pk", "line", "pk"),
+        {"sqlite_autoincrement": True},
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_pk: Mapped[int] = mapped_column(ForeignKey("import_jobs.pk", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(Text)

@@ -56,11 +56,16 @@ class RefreshToken(Base):
 
 
 class OneTimeToken(Base):
-    """A mailed token (password reset, email verification), kept only as a SHA-256 hash."""
+    """A mailed token, kept only as a SHA-256 hash.
+
+    Purposes: reset (choose a new password), verify (confirm the address of an account whose customer record
+    it created), claim (confirm the address and choose a password, linking the account to the customer
+    record that already had this address), email (move the account to the new address in `email`).
+    """
 
     __tablename__ = "one_time_tokens"
     __table_args__ = (
-        CheckConstraint("purpose IN ('reset', 'verify')", name="purpose"),
+        CheckConstraint("purpose IN ('reset', 'verify', 'claim', 'email')", name="purpose"),
         Index(None, "user_pk", "purpose"),
     )
 
@@ -68,6 +73,7 @@ class OneTimeToken(Base):
     user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

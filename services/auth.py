@@ -12,7 +12,7 @@ from models.types import utcnow
 from services import mail
 from services.activity import record_activity
 from services.context import Principal, client_address_var
-from services.customer_rules import normalise_email
+from services.customer_rules import email_key, normalise_email
 from services.errors import Conflict, InvalidInput, Unauthenticated
 from services.passwords import hash_password, needs_rehash, password_problem, spend_verification_time, verify_password
 from services.rewards import open_wallet
@@ -79,36 +79,62 @@ def commit_or_conflict(field: str, detail: str) -> None:
         raise Conflict(field, detail) from None
 
 
-def signup(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
-    """Create a customer account, linked to the customer with that email (or a new one); mail a verify link."""
+def signup(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> None:
+    """Open a customer account for the address; every outcome answers alike and the mail says what comes next.
+
+    A new address gets an account with a customer record of its own, usable at once. An address that a
+    customer record already has gets an account linked to nothing until the mailed link is opened, the
+    password chosen there replacing the one given here. An address that already has an account gets a
+    mail telling its owner that someone tried, with a reset link.
+    """
     email = normalised_email(email)
     _check_password_policy(password, email)
-    customer = customer_for_email(email, first_name=first_name, last_name=last_name)
-    user = create_user(email, password, "customer", customer=customer)
+    password_hash = hash_password(password)  # on every path, so the answer time does not tell them apart
+    owner = db.session.scalars(select(User).where(User.email == email)).first()
+    customer = db.session.scalars(select(Customer).where(Customer.email == email)).first()
+    if owner is not None or (customer is not None and _has_account(customer)):
+        _mail_signup_attempt(email, owner)
+        return
+    user = User(id=_new_user_id(), email=email, password_hash=password_hash, role="customer", email_verified=False)
+    if customer is None:
+        user.customer_pk = _new_customer(email, first_name, last_name).pk
+    db.session.add(user)
     db.session.flush()
-    record_activity("auth.signup", f"user:{user.id}", actor=f"user:{user.id}")
-    raw_token = _new_one_time_token(user, "verify", current_app.config["VERIFY_TOKEN_TTL"])
-    commit_or_conflict("email", "A user with this email already exists.")
-    _mail_verify_link(user.email, raw_token)
-    return user
+    purpose = "verify" if customer is None else "claim"
+    record_activity("auth.signup", f"user:{user.id}", actor=f"user:{user.id}", link=purpose)
+    raw_token = _new_one_time_token(user, purpose, current_app.config["VERIFY_TOKEN_TTL"])
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a concurrent signup for the same address won; its mail is on its way
+        return
+    _mail_verify_link(email, raw_token, claim=customer is not None)
+
+
+def _has_account(customer: Customer) -> bool:
+    return db.session.scalar(select(User.pk).where(User.customer_pk == customer.pk)) is not None
+
+
+def _new_customer(email: str, first_name: str | None = None, last_name: str | None = None) -> Customer:
+    """A customer record created for an account (flushed, not committed)."""
+    now = utcnow()
+    customer = Customer(
+        id=new_secret(12), email=email, first_name=first_name, last_name=last_name, created_at=now, updated_at=now
+    )
+    db.session.add(customer)
+    db.session.flush()
+    open_wallet(customer)
+    return customer
 
 
 def customer_for_email(email: str, first_name: str | None = None, last_name: str | None = None) -> Customer:
     """The customer with this email, or a new one (flushed, not committed)."""
     email = normalised_email(email)
     customer = db.session.scalars(select(Customer).where(Customer.email == email)).first()
-    if customer is None:
-        now = utcnow()
-        customer = Customer(
-            id=new_secret(12), email=email, first_name=first_name, last_name=last_name, created_at=now, updated_at=now
-        )
-        db.session.add(customer)
-        db.session.flush()
-        open_wallet(customer)
-    return customer
+    return customer if customer is not None else _new_customer(email, first_name, last_name)
 
 
-def _new_one_time_token(user: User, purpose: str, ttl: int) -> str:
+def _new_one_time_token(user: User, purpose: str, ttl: int, *, email: str | None = None) -> str:
     """Replace any unused token of this purpose with a new one; return the raw token (never stored)."""
     now = utcnow()
     db.session.execute(
@@ -122,6 +148,7 @@ def _new_one_time_token(user: User, purpose: str, ttl: int) -> str:
             user_pk=user.pk,
             purpose=purpose,
             token_hash=secret_digest(raw),
+            email=email,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )
@@ -133,13 +160,35 @@ def _link(path: str, token: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/{path}?token={token}"
 
 
-def _mail_verify_link(email: str, token: str) -> None:
+def _mail_verify_link(email: str, token: str, *, claim: bool) -> None:
     hours = current_app.config["VERIFY_TOKEN_TTL"] // 3600
+    if claim:
+        intro = (
+            "Welcome! We already know this address from your purchases. To see your rewards, open this link "
+            f"within {hours} hours and choose your password there"
+        )
+    else:
+        intro = f"Welcome! Confirm your email address by opening this link within {hours} hours"
     mail.send_mail(
         email,
         "Confirm your email address",
-        f"Welcome! Confirm your email address by opening this link within {hours} hours:\n\n"
-        f"{_link('verify', token)}\n\nIf you did not sign up, ignore this message.\n",
+        f"{intro}:\n\n{_link('verify', token)}\n\nIf you did not sign up, ignore this message.\n",
+    )
+
+
+def _mail_signup_attempt(email: str, owner: User | None) -> None:
+    """Tell the owner of an address that already has an account that someone tried to sign up with it."""
+    text = "Someone tried to sign up with this email address, which already has an account. "
+    if owner is not None and owner.active:
+        raw_token = _new_one_time_token(owner, "reset", current_app.config["RESET_TOKEN_TTL"])
+        record_activity("auth.signup_attempt", f"user:{owner.id}", actor=None)
+        db.session.commit()
+        text += f"If it was you and you forgot your password, choose a new one here:\n\n{_link('reset', raw_token)}\n\n"
+    else:
+        db.session.rollback()
+        text += "Sign in with that account, or ask us for help.\n\n"
+    mail.send_mail(
+        email, "Someone tried to sign up with your address", text + "If it was not you, ignore this message.\n"
     )
 
 
@@ -174,10 +223,7 @@ def _issue_pair(user: User, session: UserSession) -> TokenPair:
 
 def login(email: str, password: str) -> TokenPair:
     """Check the credentials and open a session; every refusal looks and takes the same."""
-    try:
-        email = normalise_email(email)
-    except ValueError:
-        email = email.strip().lower()
+    email = email_key(email)
     user = db.session.scalars(select(User).where(User.email == email)).first()
     if user is None:
         spend_verification_time(password)
@@ -272,44 +318,74 @@ def request_reset(email: str) -> None:
     )
 
 
-def _redeem(raw_token: str, purpose: str) -> User:
-    """Use a mailed token once; an unknown, used, expired or superseded token is a 400 on `token`."""
-    now = utcnow()
+TOKEN_SPENT = "is invalid, expired or already used"  # noqa: S105 - a message, not a secret
+
+
+def _live_token(raw_token: str, purposes: tuple[str, ...]) -> OneTimeToken | None:
+    """The unused, unexpired token with this value and one of these purposes, if any."""
     token = db.session.scalars(
-        select(OneTimeToken).where(OneTimeToken.token_hash == secret_digest(raw_token), OneTimeToken.purpose == purpose)
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == secret_digest(raw_token), OneTimeToken.purpose.in_(purposes)
+        )
     ).first()
-    if token is None or token.used_at is not None or token.expires_at <= now:
-        raise InvalidInput.single("token", "is invalid, expired or already used")
+    if token is None or token.used_at is not None or token.expires_at <= utcnow():
+        return None
+    return token
+
+
+def _redeem(raw_token: str, *purposes: str) -> tuple[User, OneTimeToken]:
+    """Use a mailed token once; an unknown, used, expired or superseded token is a 400 on `token`."""
+    token = _live_token(raw_token, purposes)
+    if token is None:
+        raise InvalidInput.single("token", TOKEN_SPENT)
     claimed = db.session.execute(
-        update(OneTimeToken).where(OneTimeToken.pk == token.pk, OneTimeToken.used_at.is_(None)).values(used_at=now)
+        update(OneTimeToken).where(OneTimeToken.pk == token.pk, OneTimeToken.used_at.is_(None)).values(used_at=utcnow())
     ).rowcount
-    if claimed != 1:
-        db.session.rollback()
-        raise InvalidInput.single("token", "is invalid, expired or already used")
     user = db.session.get(User, token.user_pk)
-    if user is None or not user.active:
+    if claimed != 1 or user is None or not user.active:
         db.session.rollback()
-        raise InvalidInput.single("token", "is invalid, expired or already used")
-    return user
+        raise InvalidInput.single("token", TOKEN_SPENT)
+    return user, token
+
+
+def confirmation_kind(raw_token: str) -> str | None:
+    """What a /verify link confirms (verify, claim or email), or None when it can no longer be used."""
+    token = _live_token(raw_token, ("verify", "claim", "email"))
+    return token.purpose if token is not None else None
+
+
+def _prove_mailbox(user: User) -> None:
+    """The user opened a link mailed to their address: mark it verified and link the customer record it has."""
+    user.email_verified = True
+    user.updated_at = utcnow()
+    if user.role != "customer" or user.customer_pk is not None:
+        return
+    customer = db.session.scalars(select(Customer).where(Customer.email == user.email)).first()
+    if customer is None:
+        customer = _new_customer(user.email)
+    elif _has_account(customer):
+        return  # the record already belongs to another account: link nothing
+    user.customer_pk = customer.pk
+    record_activity("auth.customer_linked", f"user:{user.id}", actor=f"user:{user.id}", customer=customer.id)
+
+
+def _set_password(user: User, password: str, reason: str) -> None:
+    """A new password: every session of the user ends."""
+    user.password_hash = hash_password(password)
+    user.updated_at = utcnow()
+    end_user_sessions(user, reason)
 
 
 def confirm_reset(raw_token: str, password: str) -> None:
     """Set a new password with a reset token; every session of the user ends and a notice is mailed."""
-    token_hash = secret_digest(raw_token)
-    owner_email = db.session.scalar(
-        select(User.email)
-        .join(OneTimeToken, OneTimeToken.user_pk == User.pk)
-        .where(OneTimeToken.token_hash == token_hash)
-    )
-    if owner_email is not None:
-        _check_password_policy(password, owner_email)
-    user = _redeem(raw_token, "reset")
-    user.password_hash = hash_password(password)
-    user.updated_at = utcnow()
-    user.email_verified = True  # the reset link reached this mailbox
-    end_user_sessions(user, "password_reset")
+    token = _live_token(raw_token, ("reset",))
+    if token is not None:
+        _check_password_policy(password, db.session.get(User, token.user_pk).email)
+    user, _ = _redeem(raw_token, "reset")
+    _set_password(user, password, "password_reset")
+    _prove_mailbox(user)  # the reset link reached this mailbox
     record_activity("auth.reset", f"user:{user.id}", actor=f"user:{user.id}")
-    db.session.commit()
+    commit_or_conflict("email", "This address already belongs to another account.")
     mail.send_mail(
         user.email,
         "Your password was changed",
@@ -318,13 +394,77 @@ def confirm_reset(raw_token: str, password: str) -> None:
     )
 
 
-def verify_email(raw_token: str) -> None:
-    """Mark the email of the token's user as verified."""
-    user = _redeem(raw_token, "verify")
-    user.email_verified = True
-    user.updated_at = utcnow()
-    record_activity("auth.email_verified", f"user:{user.id}", actor=f"user:{user.id}")
+def verify_email(raw_token: str, password: str | None = None) -> None:
+    """Confirm the address with a mailed link; a claim link also sets the password and ends every session."""
+    token = _live_token(raw_token, ("verify", "claim"))
+    if token is not None and token.purpose == "claim":
+        if password is None:
+            raise InvalidInput.single("password", "is required: choose the password of your account")
+        _check_password_policy(password, db.session.get(User, token.user_pk).email)
+    user, token = _redeem(raw_token, "verify", "claim")
+    if token.purpose == "claim":
+        _set_password(user, password, "account_claimed")
+    _prove_mailbox(user)
+    record_activity("auth.email_verified", f"user:{user.id}", actor=f"user:{user.id}", link=token.purpose)
+    commit_or_conflict("email", "This address already belongs to another account.")
+
+
+def request_email_change(principal: Principal, new_email: str) -> None:
+    """Mail a confirm link to the new address; nothing tells the caller whether the address is taken."""
+    new_email = normalised_email(new_email)
+    user = db.session.get(User, principal.pk)
+    if new_email == user.email or _address_taken(new_email, user):
+        db.session.rollback()
+        return
+    raw_token = _new_one_time_token(user, "email", current_app.config["VERIFY_TOKEN_TTL"], email=new_email)
+    record_activity("auth.email_change_requested", principal.label)
     db.session.commit()
+    hours = current_app.config["VERIFY_TOKEN_TTL"] // 3600
+    mail.send_mail(
+        new_email,
+        "Confirm your new email address",
+        f"To sign in with this address from now on, open this link within {hours} hours:\n\n"
+        f"{_link('verify', raw_token)}\n\nIf you did not ask for this, ignore this message.\n",
+    )
+
+
+def _address_taken(email: str, user: User) -> bool:
+    """Whether another account or another customer record has this address."""
+    if db.session.scalar(select(User.pk).where(User.email == email, User.pk != user.pk)) is not None:
+        return True
+    owner = db.session.scalar(select(Customer.pk).where(Customer.email == email))
+    return owner is not None and owner != user.customer_pk
+
+
+def confirm_email_change(raw_token: str) -> None:
+    """Move the account (and its customer record) to the address the token was mailed to; the old one is told."""
+    user, token = _redeem(raw_token, "email")
+    new_email, old_email = token.email, user.email
+    if _address_taken(new_email, user):
+        db.session.rollback()
+        raise Conflict("email", "This address already belongs to another account.")
+    user.email, user.email_verified, user.updated_at = new_email, True, utcnow()
+    if user.customer_pk is not None:
+        customer = db.session.get(Customer, user.customer_pk)
+        customer.email = new_email
+        customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))
+    record_activity("auth.email_changed", f"user:{user.id}", actor=f"user:{user.id}")
+    commit_or_conflict("email", "This address already belongs to another account.")
+    mail.send_mail(
+        old_email,
+        "The email address of your account was changed",
+        f"This account now signs in with {new_email}. If it was not you, contact us at once.\n",
+    )
+
+
+def confirm(raw_token: str, password: str | None = None) -> str:
+    """Use any /verify link (verify, claim or email); return what it confirmed."""
+    kind = confirmation_kind(raw_token)
+    if kind == "email":
+        confirm_email_change(raw_token)
+    else:
+        verify_email(raw_token, password)
+    return kind or "verify"
 
 
 def change_password(principal: Principal, current_password: str, new_password: str) -> None:

@@ -16,7 +16,7 @@ from models import Customer, ErpSale, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.customer_rules import normalise_document
-from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
+from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
 from services.orders import Item, add_order, check_items, order_cashback
 from services.pagination import newest_first_page
 from services.tokens import new_secret
@@ -62,7 +62,7 @@ def check_sale(sale: Sale) -> tuple[str, Decimal]:
 
 
 def record_sale(sale: Sale) -> ErpSale:
-    """Store a sale and, when a customer has its document, the order it becomes (committed)."""
+    """Store a sale and, when a customer has its document and its name, the order it becomes (committed)."""
     document, cashback = check_sale(sale)
     customer = db.session.scalars(select(Customer).where(Customer.document == document)).first()
     if customer is not None:
@@ -80,16 +80,21 @@ def record_sale(sale: Sale) -> ErpSale:
     )
     db.session.add(record)
     db.session.flush()
-    if customer is not None:
+    if customer is not None and name_on_record(customer):
         _assign(record, customer)
     record_activity("sale.received", f"sale:{record.id}", document=document, total=str(sale.total))
     db.session.commit()
     return record
 
 
+def name_on_record(customer: Customer) -> str:
+    """The customer's "first_name last_name", comparable; empty when no name is on record."""
+    return comparable_name(" ".join(part for part in (customer.first_name, customer.last_name) if part))
+
+
 def _check_name(customer: Customer, name: str) -> None:
-    on_record = " ".join(part for part in (customer.first_name, customer.last_name) if part)
-    if on_record and comparable_name(on_record) != comparable_name(name):
+    on_record = name_on_record(customer)
+    if on_record and on_record != comparable_name(name):
         raise BusinessRuleViolation("the document belongs to a customer with another name")
 
 
@@ -102,18 +107,43 @@ def _assign(sale: ErpSale, customer: Customer) -> None:
 
 
 def credit_unassigned_sales(customer: Customer) -> int:
-    """Turn the kept sales with this customer's document into their orders (flushed, not committed)."""
-    if customer.document is None:
+    """Turn the kept sales with this customer's document and name into their orders (flushed, not committed).
+
+    Both must match: a CPF alone is no proof (it is typed by whoever sets it), and a customer with no name
+    on record receives nothing by itself; staff attach such sales by hand.
+    """
+    name = name_on_record(customer)
+    if customer.document is None or not name:
         return 0
     waiting = db.session.scalars(
         select(ErpSale)
         .where(ErpSale.document == customer.document, ErpSale.customer_pk.is_(None), ErpSale.order_pk.is_(None))
         .order_by(ErpSale.pk)
     ).all()
-    for sale in waiting:
+    matching = [sale for sale in waiting if comparable_name(sale.name) == name]
+    for sale in matching:
         _assign(sale, customer)
         record_activity("sale.assigned", f"sale:{sale.id}", customer=customer.id)
-    return len(waiting)
+    return len(matching)
+
+
+def assign_sale(sale_id: str, customer: Customer) -> ErpSale:
+    """Attach an unattached sale to a customer by hand: it becomes their order (committed)."""
+    sale = sale_from_id(sale_id)
+    # One conditional UPDATE takes the sale, so two concurrent attachments cannot both win.
+    taken = db.session.execute(
+        update(ErpSale)
+        .where(ErpSale.pk == sale.pk, ErpSale.customer_pk.is_(None), ErpSale.order_pk.is_(None))
+        .values(customer_pk=customer.pk)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        db.session.rollback()
+        raise Conflict("sale_id", "The sale is already attached to a customer.", "is already attached")
+    _assign(sale, customer)
+    record_activity("sale.assigned", f"sale:{sale.id}", customer=customer.id, by_hand=True)
+    db.session.commit()
+    return sale
 
 
 ERASED_NAME = "(erased)"
@@ -192,6 +222,7 @@ class SaleFilters:
     document: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    assigned: bool | None = None
 
 
 def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple[list[ErpSale], str | None]:
@@ -205,4 +236,7 @@ def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple
         conditions.append(ErpSale.sold_at >= filters.start)
     if filters.end is not None:
         conditions.append(ErpSale.sold_at < filters.end)
+    if filters.assigned is not None:
+        # An erased customer's sale keeps its order: it is not waiting for anyone.
+        conditions.append(ErpSale.order_pk.is_not(None) if filters.assigned else ErpSale.order_pk.is_(None))
     return newest_first_page(select(ErpSale).where(*conditions), ErpSale.pk, name="sales", limit=limit, cursor=cursor)

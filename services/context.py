@@ -20,6 +20,12 @@ class Principal:
         """How the activity trail names this caller."""
         return f"{self.kind}:{self.id}"
 
+    def may_see(self, customer_pk: int | None) -> bool:
+        """Customers reach only the record their account is linked to; an absent link matches nothing."""
+        if self.role != "customer":
+            return True
+        return self.customer_pk is not None and customer_pk is not None and self.customer_pk == customer_pk
+
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 client_address_var: ContextVar[str | None] = ContextVar("client_address", default=None)

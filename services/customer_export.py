@@ -11,6 +11,12 @@ from services.customers import CustomerFilters, filter_conditions
 from services.imports import COLUMNS
 
 BATCH = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: what a spreadsheet may evaluate
+
+
+def spreadsheet_text(value: str) -> str:
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading single quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def export_rows(filters: CustomerFilters, phone_region: str) -> Iterator[str]:

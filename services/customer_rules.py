@@ -24,6 +24,8 @@ MUTABLE_FIELDS = (
     "country",
     "language",
 )
+# What a customer may change on their own record; email moves through /auth/email, the rest is set by staff.
+SELF_SERVICE_FIELDS = ("first_name", "last_name", "phone_number", "country", "language")
 
 
 def normalise_email(value: str) -> str:
@@ -33,6 +35,14 @@ def normalise_email(value: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
     return result.normalized.lower()
+
+
+def email_key(text: str) -> str:
+    """An address as it is stored, for look-ups and limits: normalised when valid, else trimmed and lower case."""
+    try:
+        return normalise_email(text)
+    except ValueError:
+        return text.strip().lower()
 
 
 def normalise_phone(value: str, region: str) -> str:

@@ -14,8 +14,8 @@ from models.types import utcnow
 from services.activity import record_activity
 from services.cashback import credit_unassigned_sales, forget_sales_of
 from services.context import Principal
-from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, normalise_email, normalise_phone
-from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, SELF_SERVICE_FIELDS, email_key, normalise_phone
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from services.pagination import decode_cursor, encode_cursor
 from services.rewards import open_wallet
 
@@ -72,21 +72,23 @@ def _ref_statement(ref: str):
     return SELECT_BY_EMAIL if "@" in ref else SELECT_BY_ID
 
 
-def _email_key(text: str) -> str:
-    """An email as it is stored, so look-ups find what was created (Unicode domains, composed accents)."""
-    try:
-        return normalise_email(text)
-    except ValueError:
-        return text.strip().lower()
-
-
 def _ref_value(ref: str) -> str:
-    return _email_key(ref) if "@" in ref else ref
+    return email_key(ref) if "@" in ref else ref
 
 
 def _visible(pk: int | None, viewer: Principal | None) -> bool:
     """Customers see only their own record; staff and admins see every one."""
-    return viewer is None or viewer.role != "customer" or (pk is not None and viewer.customer_pk == pk)
+    return viewer is None or viewer.may_see(pk)
+
+
+def _check_self_service(customer: Customer, changes: dict, viewer: Principal | None) -> None:
+    """A customer changes only their own contact details; their email moves through /auth/email, the rest is staff's."""
+    if viewer is None or viewer.role != "customer":
+        return
+    for field, value in changes.items():
+        if field not in SELF_SERVICE_FIELDS and getattr(customer, field) != value:
+            how = " (use POST /api/auth/email)" if field == "email" else ""
+            raise Forbidden(f"A customer may not change their {field}{how}.", field)
 
 
 def get_customer(ref: str, viewer: Principal | None = None) -> dict:
@@ -97,11 +99,16 @@ def get_customer(ref: str, viewer: Principal | None = None) -> dict:
     return dict(row)
 
 
-def customer_from_ref(ref: str, viewer: Principal | None = None) -> Customer:
-    """The ORM object of the customer with this id or email, for writing."""
+def customer_from_ref(ref: str, viewer: Principal | None = None, *, field: str | None = None) -> Customer:
+    """The ORM object of the customer with this id or email, for writing.
+
+    Unknown is a 404, or a 400 on `field` when the reference came in a request body.
+    """
     condition = Customer.email == _ref_value(ref) if "@" in ref else Customer.id == ref
     customer = db.session.scalars(select(Customer).where(condition)).first()
     if customer is None or not _visible(customer.pk, viewer):
+        if field is not None:
+            raise InvalidInput.single(field, "is not a customer on record")
         raise NotFound(f"No customer {ref!r}.")
     return customer
 
@@ -150,7 +157,7 @@ def filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
     if filters.client_member_id is not None:
         conditions.append(COLUMNS.client_member_id == filters.client_member_id.strip())
     if filters.email is not None:
-        conditions.append(COLUMNS.email == _email_key(filters.email))
+        conditions.append(COLUMNS.email == email_key(filters.email))
     if filters.document is not None:
         digits = "".join(ch for ch in filters.document if ch.isdigit())
         conditions.append(COLUMNS.document == digits)
@@ -291,7 +298,12 @@ def update_customer(
     customer = customer_from_ref(ref, viewer)
     _check_if_match(customer, if_match)
     if replace:
-        changes = {field: changes.get(field) for field in MUTABLE_FIELDS}
+        # A customer's PUT replaces what they may change and leaves the rest as it is.
+        replaced = MUTABLE_FIELDS if viewer is None or viewer.role != "customer" else SELF_SERVICE_FIELDS
+        changes = {field: changes.get(field) for field in replaced} | {
+            field: value for field, value in changes.items() if field not in replaced
+        }
+    _check_self_service(customer, changes, viewer)
     merged = record_of(customer) | changes
     _require_contact(merged)
     changed = [field for field, value in changes.items() if getattr(customer, field) != value]
@@ -300,12 +312,12 @@ def update_customer(
         return merged
     for field in changed:
         setattr(customer, field, changes[field])
-    if "document" in changed:
-        _flush(customer)
-        credit_unassigned_sales(customer)
-    record_activity("customer.updated", f"customer:{customer.id}", fields=changed)
     # Never let two successive versions share a timestamp, even within one clock tick.
     customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))
+    if customer.document is not None and {"document", "first_name", "last_name"} & set(changed):
+        _flush(customer)  # one UPDATE (one version) before the kept sales are looked up
+        credit_unassigned_sales(customer)
+    record_activity("customer.updated", f"customer:{customer.id}", fields=changed)
     return _commit(customer)
 
 

@@ -34,11 +34,12 @@ class NotFound(ServiceError):
 
 
 class Conflict(ServiceError):
-    """The write collides with existing data on `field`."""
+    """The write collides with existing data on `field`; `message` says how, next to the field."""
 
-    def __init__(self, field: str, detail: str):
+    def __init__(self, field: str, detail: str, message: str = "is already taken"):
         super().__init__(detail)
         self.field = field
+        self.message = message
 
 
 class PreconditionFailed(ServiceError):
@@ -58,7 +59,11 @@ class Unauthenticated(ServiceError):
 
 
 class Forbidden(ServiceError):
-    """Authenticated, but this caller may not do this."""
+    """Authenticated, but this caller may not do this (to `field`, when one is named)."""
+
+    def __init__(self, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.field = field
 
 
 class RateLimited(ServiceError):

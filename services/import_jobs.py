@@ -1,24 +1,31 @@
 """Import jobs: small files are imported while the client waits, larger ones in the background; each job is
 a record that shows its progress and, at the end, its report."""
 
+import csv
+import io
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
-from models import ImportJob, db
+from models import ImportJob, ImportRowError, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import current_principal
+from services.customer_export import spreadsheet_text
 from services.errors import InvalidInput, NotFound, TooLarge
-from services.imports import Totals, import_customers, read_rows
+from services.imports import RowError, Totals, import_customers, read_rows
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
+ERROR_BATCH = 5000  # row errors written to or read from import_row_errors at a time
+ERRORS_CSV_HEADER = ("line", "field", "message", "value")
 # Live counts (and share of the file read) of the jobs running in this process.
 _running: dict[str, tuple[Totals, float]] = {}
 _running_lock = threading.Lock()
@@ -83,26 +90,36 @@ def _run_in_background(app: Flask, job_id: str, path: Path) -> None:
 
 
 def run_job(job_id: str, path: Path) -> ImportJob:
-    """Import the spooled file of a job and store its report."""
+    """Import the spooled file of a job and store its report and every row error."""
+    errors_path = path.with_name(path.name + ".errors.csv")
+    try:
+        with ErrorFile(errors_path) as sink:
+            totals, status, detail = _import(job_id, path, sink)
+        return _finish(job_id, totals, status, detail, errors_path)
+    finally:
+        errors_path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
+def _import(job_id: str, path: Path, sink: "ErrorFile") -> tuple[Totals, str, str | None]:
+    """Run the import of a job: its counts, its final status and why it failed."""
     job = job_from_id(job_id)
-    mode, on_conflict = job.mode, job.on_conflict
+    mode, on_conflict, size = job.mode, job.on_conflict, max(job.size_bytes, 1)
     job.status = "running"
     db.session.commit()
-    totals, detail = Totals(), None
-
-    size = max(job.size_bytes, 1)
-    stream = None
+    totals = Totals(max_errors=current_app.config["IMPORT_REPORT_MAX_ERRORS"], sink=sink)
+    detail, stream = None, None
+    with _running_lock:
+        _running[job_id] = (totals, 0.0)
 
     def progress(current: Totals) -> None:
-        nonlocal totals
-        totals = current
         done = min(stream.tell() / size, 1.0) if stream is not None and not stream.closed else 1.0
         with _running_lock:
             _running[job_id] = (current, round(done, 4))
 
     try:
         with open(path, "rb") as stream:
-            totals = import_customers(stream, mode=mode, on_conflict=on_conflict, progress=progress)
+            import_customers(stream, mode=mode, on_conflict=on_conflict, progress=progress, totals=totals)
         failed = totals.stopped_at is not None or (mode == "atomic" and totals.rejected > 0)
         if totals.stopped_at:
             detail = f"Reading stopped at {totals.stopped_at}."
@@ -118,12 +135,12 @@ def run_job(job_id: str, path: Path) -> ImportJob:
     finally:
         with _running_lock:
             _running.pop(job_id, None)
-        path.unlink(missing_ok=True)
-    return _finish(job_id, totals, "failed" if failed else "succeeded", detail)
+    return totals, "failed" if failed else "succeeded", detail
 
 
-def _finish(job_id: str, totals: Totals, status: str, detail: str | None) -> ImportJob:
+def _finish(job_id: str, totals: Totals, status: str, detail: str | None, errors_path: Path) -> ImportJob:
     job = job_from_id(job_id)
+    store_errors(job.pk, errors_path)
     job.status, job.detail, job.finished_at = status, detail, utcnow()
     job.rows_read, job.created, job.updated, job.rejected = (
         totals.rows_read,
@@ -132,9 +149,86 @@ def _finish(job_id: str, totals: Totals, status: str, detail: str | None) -> Imp
         totals.rejected,
     )
     job.errors = [e.as_dict() for e in totals.errors]
+    job.error_counts = totals.counts()
     record_activity("import.finished", f"import:{job.id}", status=status, created=job.created, rejected=job.rejected)
     db.session.commit()
     return job
+
+
+class ErrorFile:
+    """Every row error of a running job, appended to a CSV file beside its upload (memory stays flat)."""
+
+    # A file, not the session: atomic mode rolls the import's transaction back, and the list must outlive it.
+    def __init__(self, path: Path):
+        self._handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed by __exit__
+        self._writer = csv.writer(self._handle)
+
+    def __enter__(self) -> "ErrorFile":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._handle.close()
+
+    def __call__(self, error: RowError) -> None:
+        has_value = error.value is not None
+        self._writer.writerow((error.line, error.field, error.message, int(has_value), error.value or ""))
+
+
+def store_errors(job_pk: int, path: Path) -> None:
+    """Copy the row errors spooled by ErrorFile into import_row_errors, a batch (and a commit) at a time."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = (_stored_error(job_pk, cells) for cells in csv.reader(handle))
+        while batch := list(islice(rows, ERROR_BATCH)):
+            db.session.execute(ImportRowError.__table__.insert(), batch)
+            db.session.commit()  # locks and the SQLite write-ahead log stay small
+
+
+def _stored_error(job_pk: int, cells: list[str]) -> dict:
+    line, field, message, has_value, value = cells
+    # A cell may hold NUL, which PostgreSQL text cannot.
+    value = value.replace("\x00", "\ufffd") if has_value == "1" else None
+    return {
+        "import_pk": job_pk,
+        "line": int(line),
+        "field": field,
+        "message": message.replace("\x00", "\ufffd"),
+        "value": value,
+    }
+
+
+def error_summary(job: ImportJob, live: Totals | None) -> dict:
+    """The report's errors: the first ones by line, counts per field and message, and whether more exist."""
+    if live is None:
+        total = sum(count["count"] for count in job.error_counts)
+        return {"errors": job.errors, "error_counts": job.error_counts, "errors_truncated": total > len(job.errors)}
+    total = live.errors_total  # read before the list: the import thread may add to both meanwhile
+    errors = [e.as_dict() for e in list(live.errors)]
+    return {"errors": errors, "error_counts": live.counts(), "errors_truncated": total > len(errors)}
+
+
+def error_lines(job_pk: int) -> Iterator[str]:
+    """CSV text: the header, then every row error of a job by line, read a keyset batch at a time."""
+    table = ImportRowError.__table__.c
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ERRORS_CSV_HEADER)
+    after = (0, 0)
+    while True:
+        rows = db.session.execute(
+            select(table.line, table.pk, table.field, table.message, table.value)
+            .where(table.import_pk == job_pk, tuple_(table.line, table.pk) > tuple_(*after))
+            .order_by(table.line, table.pk)
+            .limit(ERROR_BATCH)
+        ).all()
+        writer.writerows(
+            (row.line, row.field, spreadsheet_text(row.message), spreadsheet_text(row.value or "")) for row in rows
+        )
+        yield buffer.getvalue()
+        if len(rows) < ERROR_BATCH:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        after = (rows[-1].line, rows[-1].pk)
 
 
 def job_from_id(job_id: str) -> ImportJob:

@@ -11,6 +11,8 @@ import io
 import logging
 import re
 import unicodedata
+from bisect import insort
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -55,20 +57,72 @@ class RowError:
         return {"line": self.line, "field": self.field, "message": self.message, "value": self.value}
 
 
+DEFAULT_MAX_ERRORS = 1000
+MAX_COUNTED_MESSAGES = 200
+OTHER_MESSAGES = "other messages"
+
+
 @dataclass
 class Totals:
     """Counts so far; read = created + updated + rejected once a batch is written."""
 
+    # A report stays small whatever the file: it keeps the first `max_errors` row errors (by line) and
+    # exact counts per field and message; every error goes to `sink`, which keeps the full list elsewhere.
     rows_read: int = 0
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    max_errors: int = DEFAULT_MAX_ERRORS
+    sink: Callable[[RowError], None] | None = None
     errors: list[RowError] = field(default_factory=list)
+    error_counts: Counter = field(default_factory=Counter)  # (field, message) -> errors
+    errors_total: int = 0
     stopped_at: str | None = None  # why reading stopped before the end of the file
 
     def reject(self, line: int, errors: list[RowError]) -> None:
         self.rejected += 1
-        self.errors.extend(errors)
+        for error in errors:
+            self.errors_total += 1
+            self.error_counts[self._count_key(error)] += 1
+            self._keep(error)
+            if self.sink is not None:
+                self.sink(error)
+
+    def _count_key(self, error: RowError) -> tuple[str, str]:
+        # Some messages quote the offending characters: past MAX_COUNTED_MESSAGES kinds, new ones are
+        # counted together, so a hostile file cannot grow the report through its counts either.
+        key = (error.field, error.message)
+        if key in self.error_counts or len(self.error_counts) < MAX_COUNTED_MESSAGES:
+            return key
+        return (error.field, OTHER_MESSAGES)
+
+    def _keep(self, error: RowError) -> None:
+        # Duplicates are found when their batch is written, after later lines were refused: keep the
+        # first errors by line, not by arrival.
+        if len(self.errors) < self.max_errors:
+            insort(self.errors, error, key=_line)
+        elif self.max_errors and error.line < self.errors[-1].line:
+            insort(self.errors, error, key=_line)
+            self.errors.pop()
+
+    @property
+    def errors_truncated(self) -> bool:
+        """More errors exist than `errors` lists."""
+        return self.errors_total > len(self.errors)
+
+    def counts(self) -> list[dict]:
+        """Errors per field and message, the most frequent first."""
+        return sorted_counts(dict(self.error_counts))  # dict() copies at once: a report may read a live job
+
+
+def _line(error: RowError) -> int:
+    return error.line
+
+
+def sorted_counts(counts: dict[tuple[str, str], int]) -> list[dict]:
+    """[{"field", "message", "count"}] by count descending, then field and message."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [{"field": f, "message": m, "count": n} for (f, m), n in ordered]
 
 
 class RowRules:
@@ -329,14 +383,20 @@ class CustomerImport:
 
 
 def import_customers(
-    stream: io.BufferedIOBase, *, mode: str, on_conflict: str, progress: Callable[[Totals], None] = lambda t: None
+    stream: io.BufferedIOBase,
+    *,
+    mode: str,
+    on_conflict: str,
+    progress: Callable[[Totals], None] = lambda t: None,
+    totals: Totals | None = None,
 ) -> Totals:
     """Read a CSV of customers from a binary stream and store them; whole-file problems raise InvalidInput."""
     if mode not in MODES:
         raise InvalidInput.single("mode", f"must be one of {', '.join(MODES)}")
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput.single("on_conflict", f"must be one of {', '.join(ON_CONFLICT)}")
-    totals = Totals()
+    if totals is None:  # callers pass their own to choose the error cap and where every error goes
+        totals = Totals(max_errors=current_app.config["IMPORT_REPORT_MAX_ERRORS"])
     columns, rows = read_rows(stream, totals)
     job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, progress=progress)
     job.totals = totals

@@ -118,7 +118,7 @@ def reverse_order(order_id: str) -> tuple[Order, dict | None]:
 def order_from_id(order_id: str, viewer: Principal | None = None) -> Order:
     """The order with this public id (a customer sees only their own)."""
     order = db.session.scalars(select(Order).where(Order.id == order_id)).first()
-    if order is None or (viewer is not None and viewer.role == "customer" and order.customer_pk != viewer.customer_pk):
+    if order is None or (viewer is not None and not viewer.may_see(order.customer_pk)):
         raise NotFound(f"No order {order_id!r}.")
     return order
 

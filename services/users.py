@@ -52,8 +52,12 @@ def add_user(email: str, password: str, role: str) -> User:
 
 
 def change_user(user_id: str, *, role: str | None = None, active: bool | None = None) -> User:
-    """Change a user's role and/or deactivate (ending their sessions) or reactivate them."""
-    user = user_from_id(user_id)
+    """Change a user's role and/or deactivate (ending their sessions) or reactivate them; one active admin stays."""
+    demoted = role is not None and role != "admin"
+    if demoted or active is False:
+        user = _user_leaving_admins(user_id, "role" if demoted else "active")
+    else:
+        user = user_from_id(user_id)
     if role is not None and role != user.role:
         record_activity("user.role_changed", f"user:{user.id}", old=user.role, new=role)
         user.role = role
@@ -64,6 +68,25 @@ def change_user(user_id: str, *, role: str | None = None, active: bool | None = 
         record_activity("user.deactivated" if not active else "user.reactivated", f"user:{user.id}")
     user.updated_at = utcnow()
     db.session.commit()
+    return user
+
+
+def _user_leaving_admins(user_id: str, field: str) -> User:
+    """The user about to stop being an active admin, if another active admin remains (else a 409 on `field`).
+
+    The active admins' rows are locked first (FOR UPDATE on PostgreSQL; SQLite writers hold the database
+    lock), so two admins demoting each other at once are checked one after the other.
+    """
+    active_admins = select(User.pk).where(User.role == "admin", User.active.is_(True)).with_for_update()
+    admins = set(db.session.scalars(active_admins))
+    user = db.session.scalars(select(User).where(User.id == user_id).execution_options(populate_existing=True)).first()
+    if user is None:
+        raise NotFound(f"No user {user_id!r}.")
+    if user.pk in admins and not admins - {user.pk}:
+        db.session.rollback()
+        raise Conflict(
+            field, "This is the last active admin: make another user admin first.", "would leave no active admin"
+        )
     return user
 
 

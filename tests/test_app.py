@@ -66,7 +66,7 @@ def test_server_starts_migrates_and_answers(server_env, command):
         base = f"http://127.0.0.1:{port}/api"
         credentials = {"email": "ana@example.com", "password": "a long enough passphrase"}
         created = httpx.post(f"{base}/auth/signup", json=credentials, timeout=10)
-        assert created.status_code == 201, created.text
+        assert created.status_code == 202, created.text
         tokens = httpx.post(f"{base}/auth/login", json=credentials, timeout=10).json()
         me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=5)
         assert me.json()["customer"]["email"] == "ana@example.com"

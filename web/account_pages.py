@@ -1,9 +1,9 @@
-"""The /verify and /reset pages: a form that posts back the mailed token (GET never changes anything)."""
+"""The /verify (address, claim, email change) and /reset pages: forms that post back the mailed token."""
 
 from flask import Blueprint, render_template, request
 
 from services import auth
-from services.errors import InvalidInput
+from services.errors import Conflict, InvalidInput
 
 pages = Blueprint("account_pages", __name__)
 
@@ -12,22 +12,55 @@ def _form_token() -> str:
     return (request.form.get("token") or "")[:256]
 
 
+CONFIRMED = {
+    "verify": ("Email confirmed", "Thank you: your email address is confirmed."),
+    "claim": ("Account ready", "Your password is set and your customer record is linked: sign in with it."),
+    "email": ("Email changed", "Your account signs in with this address from now on."),
+}
+LINK_SPENT = "This link is invalid, expired or already used."
+ADDRESS_TAKEN = "This address belongs to another account."
+
+
 @pages.get("/verify")
 def verify_form():
-    """Show the button that confirms the email address."""
-    return render_template("verify.html", token=request.args.get("token", "")[:256])
+    """Show the button that confirms the address (and, for a claim link, the password fields)."""
+    token = request.args.get("token", "")[:256]
+    return render_template("verify.html", token=token, kind=auth.confirmation_kind(token), error=None)
 
 
 @pages.post("/verify")
 def verify_submit():
-    """Confirm the email address with the mailed token."""
+    """Confirm the address with the mailed token."""
+    token, password = _form_token(), request.form.get("password")
+    kind = auth.confirmation_kind(token)
+    if kind == "claim":
+        error = _password_form_error(password or "")
+        if error:
+            return render_template("verify.html", token=token, kind=kind, error=error), 400
     try:
-        auth.verify_email(_form_token())
-    except InvalidInput:
+        auth.confirm(token, password)
+    except InvalidInput as exc:
+        if kind == "claim" and exc.errors[0].field == "password":
+            return render_template("verify.html", token=token, kind=kind, error=_sentence(exc)), 400
+        return render_template("message.html", title="Link not valid", text=LINK_SPENT), 400
+    except Conflict:
         return render_template(
-            "message.html", title="Link not valid", text="This link is invalid, expired or already used."
-        ), 400
-    return render_template("message.html", title="Email confirmed", text="Thank you: your email address is confirmed.")
+            "message.html", title="Address taken", text="This address belongs to another account."
+        ), 409
+    title, text = CONFIRMED[kind or "verify"]
+    return render_template("message.html", title=title, text=text)
+
+
+def _password_form_error(password: str) -> str | None:
+    if password != (request.form.get("confirmation") or ""):
+        return "The two passwords differ."
+    if len(password) > 128:
+        return "The password must be at most 128 characters."
+    return None
+
+
+def _sentence(exc: InvalidInput) -> str:
+    return "The password " + exc.errors[0].message + "."
 
 
 @pages.get("/reset")
@@ -40,10 +73,9 @@ def reset_form():
 def reset_submit():
     """Set the new password with the mailed token."""
     token, password = _form_token(), request.form.get("password") or ""
-    if password != (request.form.get("confirmation") or ""):
-        return render_template("reset.html", token=token, error="The two passwords differ."), 400
-    if len(password) > 128:
-        return render_template("reset.html", token=token, error="The password must be at most 128 characters."), 400
+    error = _password_form_error(password)
+    if error:
+        return render_template("reset.html", token=token, error=error), 400
     try:
         auth.confirm_reset(token, password)
     except InvalidInput as exc:

@@ -31,10 +31,10 @@ def bearer(tokens: dict) -> dict:
 
 @pytest.fixture
 def ana(anon_client, mailbox):
-    """A signed-up customer account, with its verify mail received."""
+    """A signed-up customer account (a new address), with its verify mail received."""
     response = signup(anon_client, first_name="Ana", last_name="Lima")
-    assert response.status_code == 201, response.text
-    return response.json()
+    assert response.status_code == 202, response.text
+    return mailbox.wait_for("ana@example.com", "Confirm")
 
 
 @pytest.fixture
@@ -45,31 +45,33 @@ def ana_tokens(anon_client, ana):
     return response.json()
 
 
-def test_signup_creates_a_customer_account_and_mails_a_verify_link(anon_client, ana, mailbox):
-    """Signing up answers 201 with the account and its new customer record, and mails a verify link."""
-    assert ana["role"] == "customer"
-    assert ana["email_verified"] is False
-    assert ana["customer"]["email"] == "ana@example.com"
-    assert ana["customer"]["first_name"] == "Ana"
-    message = mailbox.wait_for("ana@example.com", "Confirm")
-    token = link_token(message, "verify")
+def test_signup_creates_a_customer_account_and_mails_a_verify_link(anon_client, ana):
+    """A new address gets a customer record of its own, usable at once, unverified until the mailed link."""
+    tokens = login(anon_client).json()
+    me = anon_client.get("/api/auth/me", headers=bearer(tokens)).json()
+    assert me["role"] == "customer"
+    assert me["email_verified"] is False
+    assert me["customer"]["email"] == "ana@example.com"
+    assert me["customer"]["first_name"] == "Ana"
+    token = link_token(ana, "verify")
     assert anon_client.post("/api/auth/verify", json={"token": token}).status_code == 204
     assert anon_client.post("/api/auth/verify", json={"token": token}).status_code == 400
+    assert anon_client.get("/api/auth/me", headers=bearer(tokens)).json()["email_verified"] is True
 
 
-def test_signup_links_to_the_existing_customer_with_that_email(client, anon_client):
-    """A customer already on record with the email becomes the account's customer."""
-    existing = client.post("/api/customers", json={"email": "Bia@Example.com", "first_name": "Bia"}).json()
-    response = signup(anon_client, email="bia@example.com")
-    assert response.status_code == 201
-    assert response.json()["customer"]["id"] == existing["id"]
-
-
-def test_signup_with_a_taken_email_is_409(anon_client, ana):
-    """A second account for the same email (any case) is refused naming `email`."""
-    response = signup(anon_client, email="ANA@example.com")
-    assert response.status_code == 409
-    assert response.json()["errors"][0]["field"] == "email"
+def test_signup_answers_alike_and_mails_the_owner_of_a_taken_address(anon_client, ana, mailbox):
+    """A second signup for the address (any case) answers as the first did; the owner gets a reset link."""
+    first = signup(anon_client, email="newcomer@example.com")
+    again = signup(anon_client, email="ANA@example.com", password="another long passphrase")
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert set(again.json()) == {"detail"}
+    notice = mailbox.wait_for("ana@example.com", "tried to sign up")
+    token = link_token(notice, "reset")
+    chosen = "a brand new passphrase"
+    assert anon_client.post("/api/auth/reset/confirm", json={"token": token, "password": chosen}).status_code == 204
+    assert login(anon_client, password="another long passphrase").status_code == 401
+    assert login(anon_client, password=chosen).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -252,9 +254,9 @@ def follow(client, message, kind: str):
     return client.get(f"/{kind}", params={"token": link_token(message, kind)})
 
 
-def test_the_mailed_verify_link_opens_a_page_that_confirms(anon_client, ana, mailbox):
+def test_the_mailed_verify_link_opens_a_page_that_confirms(anon_client, ana):
     """The verify link shows a button; pressing it confirms the address, and GET alone changes nothing."""
-    page = follow(anon_client, mailbox.wait_for("ana@example.com", "Confirm"), "verify")
+    page = follow(anon_client, ana, "verify")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)

@@ -1,5 +1,7 @@
 """Bulk import and export of customers: the mPulse member files, formats, modes, limits, and the report."""
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -261,3 +263,159 @@ def test_cli_import_and_export(app, client, tmp_path):
     )
     assert atomic.exit_code != 0
     assert count(client) == 46
+
+
+def errors_csv(client, import_id: str):
+    """GET the full error list of an import; the response and its rows (header first)."""
+    response = client.get(f"/api/imports/{import_id}/errors.csv")
+    return response, list(csv.reader(io.StringIO(response.text)))
+
+
+def bad_rows_file(bad: int) -> str:
+    """Two good rows with the same email (the second refused when its batch is written), then `bad` rows whose
+    email is invalid; every second one also has an impossible phone number."""
+    rows = ["ok1,dup@example.com,", "ok2,dup@example.com,"]
+    rows += [f"b{i},bad-{i},{'12' if i % 2 else ''}" for i in range(bad)]
+    return "id,email,phone_number\n" + "\n".join(rows) + "\n"
+
+
+def test_5000_bad_rows_give_a_report_of_1000_errors_exact_counts_and_the_full_list_as_csv(client):
+    """Default cap: the first 1,000 errors by line, counts summing to every error, all of them in errors.csv."""
+    text = bad_rows_file(5000)
+    report = upload_csv(client, text).json()
+    assert (report["rows_read"], report["created"], report["rejected"]) == (5002, 1, 5001)
+    assert len(report["errors"]) == 1000 and report["errors_truncated"] is True
+    # The duplicate on line 3 is found after every later line was checked; it still comes first.
+    assert (report["errors"][0]["line"], report["errors"][0]["message"]) == (3, "is already taken")
+    lines = [e["line"] for e in report["errors"]]
+    assert lines == sorted(lines)
+    counts = report["error_counts"]
+    assert sum(c["count"] for c in counts) == 1 + 5000 + 2500
+    assert [c["count"] for c in counts] == [5000, 2500, 1]
+    assert (counts[0]["field"], counts[1]["field"]) == ("email", "phone_number")
+    assert client.get(f"/api/imports/{report['id']}").json()["error_counts"] == counts
+
+    response, rows = errors_csv(client, report["id"])
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert rows[0] == ["line", "field", "message", "value"]
+    assert len(rows) - 1 == 7501
+    file_lines = text.splitlines()
+    assert [int(r[0]) for r in rows[1:]] == sorted(int(r[0]) for r in rows[1:])
+    for line, field_name, _, value in rows[1:]:
+        cells = dict(zip(("id", "email", "phone_number"), file_lines[int(line) - 1].split(","), strict=True))
+        assert cells[field_name] == value, (line, field_name, value)
+    assert [dict(zip(rows[0], r, strict=True)) for r in rows[1:1001]] == [
+        {**e, "line": str(e["line"])} for e in report["errors"]
+    ]
+
+
+def test_a_small_cap_lists_that_many_errors(app, client):
+    """IMPORT_REPORT_MAX_ERRORS=2: two errors listed, counts and errors.csv still cover all; 0 lists none."""
+    app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 2
+    try:
+        report = upload_csv(client, bad_rows_file(5)).json()
+        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 0
+        none_listed = upload_csv(client, bad_rows_file(1)).json()
+    finally:
+        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 1000
+    assert [e["line"] for e in report["errors"]] == [3, 4] and report["errors_truncated"] is True
+    assert sum(c["count"] for c in report["error_counts"]) == 1 + 5 + 2
+    assert len(errors_csv(client, report["id"])[1]) - 1 == 8
+    assert none_listed["errors"] == [] and none_listed["errors_truncated"] is True
+    assert sum(c["count"] for c in none_listed["error_counts"]) == 3  # both dup@ rows are taken now
+
+
+def test_a_report_under_the_cap_is_not_truncated(client):
+    """Fewer errors than the cap: every one listed, errors_truncated false, the same list as errors.csv."""
+    report = upload_file(client, DATA / "member_data_with_duplicate_records.csv").json()
+    assert report["errors_truncated"] is False
+    assert sum(c["count"] for c in report["error_counts"]) == len(report["errors"]) == 4
+    assert [int(r[0]) for r in errors_csv(client, report["id"])[1][1:]] == [4, 27, 40, 49]
+
+
+def test_errors_csv_neutralises_formulas(client):
+    """Values starting with = + - @ get a leading quote in errors.csv; the JSON report keeps them as sent."""
+    emails = ['=HYPERLINK("http://evil.example")', "+1+2", "-2+3", "@SUM(A1:A2)", "plain"]
+    text = "id,email\n" + "".join(f'e{i},"{e.replace(chr(34), chr(34) * 2)}"\n' for i, e in enumerate(emails))
+    report = upload_csv(client, text).json()
+    assert [e["value"] for e in report["errors"]] == emails
+    _, rows = errors_csv(client, report["id"])
+    assert [r[3] for r in rows[1:]] == ["'" + e for e in emails[:4]] + ["plain"]
+
+
+def test_errors_csv_keeps_values_that_are_empty_nul_or_span_lines(client):
+    """A row error without a value is an empty cell; NUL and line breaks survive the round trip."""
+    text = 'id,first_name,email\nn1,"Multi\nLine",\nn2,A\x00B,a@example.com\nn3,,\n'
+    report = upload_csv(client, text).json()
+    assert report["rejected"] == 3
+    _, rows = errors_csv(client, report["id"])
+    assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
+        ("2", "first_name", "Multi\nLine"),
+        ("4", "first_name", "A\ufffdB"),
+        ("5", "row", ""),
+    ]
+
+
+def test_errors_csv_is_for_staff_and_admins(client, client_as, anon_client):
+    """A customer gets 403, nobody signed in 401, staff the file."""
+    report = upload_csv(client, bad_rows_file(1)).json()
+    path = f"/api/imports/{report['id']}/errors.csv"
+    assert client_as("customer").get(path).status_code == 403
+    assert anon_client.get(path).status_code == 401
+    assert client_as("staff").get(path).status_code == 200
+
+
+def test_errors_csv_of_an_unknown_import_is_404(client):
+    """An id that names no import: 404 problem."""
+    response = client.get("/api/imports/nope/errors.csv")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_failed_atomic_import_keeps_its_full_error_list(app, client):
+    """Atomic mode rolls the rows back, not the errors: the report is capped, errors.csv has them all."""
+    app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 2
+    try:
+        report = upload_file(client, DATA / "member_data_with_duplicate_records.csv", mode="atomic").json()
+    finally:
+        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 1000
+    assert (report["status"], report["created"], report["rejected"]) == ("failed", 0, 4)
+    assert [e["line"] for e in report["errors"]] == [4, 27] and report["errors_truncated"] is True
+    assert [int(r[0]) for r in errors_csv(client, report["id"])[1][1:]] == [4, 27, 40, 49]
+    assert count(client) == 0
+
+
+def test_background_import_stores_every_error_and_removes_its_files(app, client, tmp_path, monkeypatch):
+    """A job run in the background: capped report, full errors.csv, and nothing left in IMPORT_DIR."""
+    import time
+
+    # The job thread reads the settings while it runs: they stay until the end of the test.
+    for name, value in (("IMPORT_SYNC_MAX_BYTES", 10), ("IMPORT_DIR", str(tmp_path)), ("IMPORT_REPORT_MAX_ERRORS", 10)):
+        monkeypatch.setitem(app.app.config, name, value)
+    response = upload_csv(client, bad_rows_file(30))
+    assert response.status_code == 202
+    deadline = time.monotonic() + 30
+    while (report := client.get(response.headers["location"]).json())["status"] in ("queued", "running"):
+        assert len(report["errors"]) <= 10
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert len(report["errors"]) == 10 and report["errors_truncated"] is True
+    assert len(errors_csv(client, report["id"])[1]) - 1 == 1 + 30 + 15
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_error_file_is_removed_when_storing_the_errors_fails(app, client, tmp_path, monkeypatch):
+    """An unexpected failure while the errors are stored still removes the spooled upload and error file."""
+    from services import import_jobs
+
+    def broken(job_pk, path):
+        assert path.exists()
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(app.app.config, "IMPORT_DIR", str(tmp_path))
+    monkeypatch.setattr(import_jobs, "store_errors", broken)
+    response = upload_csv(client, bad_rows_file(3))
+    assert response.status_code == 500
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,6 @@
 """Every operation is protected as the roles say; forged, expired and revoked credentials change nothing."""
 
+import asyncio
 import time
 
 import jwt
@@ -17,6 +18,7 @@ PUBLIC = {
     "api.auth.request_reset",
     "api.auth.confirm_reset",
     "api.auth.verify_email",
+    "api.auth.confirm_email_change",
 }
 
 
@@ -204,3 +206,42 @@ def test_reset_token_of_another_user_or_expired_is_refused(app, anon_client, mak
     assert response.status_code == 400
     login = anon_client.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
     assert login.status_code == 200
+
+
+def test_an_upload_is_refused_before_its_body_is_read(app, client_as):
+    """A customer's 1 GiB upload to the staff-only import gets 403 with none of its body read."""
+    authorization = client_as("customer").headers["Authorization"].encode()
+    chunks_read = 0
+
+    async def receive():
+        nonlocal chunks_read
+        chunks_read += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/customers/import",
+        "raw_path": b"/api/customers/import",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", authorization),
+            (b"content-type", b"multipart/form-data; boundary=b"),
+            (b"content-length", str(1024**3).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 403
+    assert chunks_read == 0
