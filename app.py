@@ -141,7 +141,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     db.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
     flask_app.before_request(partial(authorize_request, roles))
-    register_problem_handlers(app)
+    register_problem_handlers(app, specification.raw)
     register_commands(flask_app)
     flask_app.register_blueprint(account_pages)
 

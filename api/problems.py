@@ -1,6 +1,7 @@
 """Every error as application/problem+json (RFC 9457) with the request id and, for bad input, the fields."""
 
 import logging
+import re
 from http import HTTPStatus
 
 import orjson
@@ -95,13 +96,48 @@ async def connexion_problem(_request: ConnexionRequest, exc: ProblemException) -
     return problem(status, exc.detail or HTTPStatus(status).description, title=exc.title, headers=exc.headers)
 
 
-async def http_error(_request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    """An HTTP error raised outside the operations (unknown path, wrong method)."""
-    detail = {
-        404: "There is nothing at this address.",
-        405: "This address does not take that method.",
-    }.get(exc.status_code, HTTPStatus(exc.status_code).description)
-    return problem(exc.status_code, detail, headers=exc.headers)
+class AllowedMethods:
+    """The methods the spec lists for a request path, for the Allow header of a 405.
+
+    Routing answers 405 from the first operation whose path matches, so its Allow names that one
+    operation's method only; the spec knows every method of the path.
+    """
+
+    def __init__(self, specification: dict):
+        base = specification.get("servers", [{}])[0].get("url", "").rstrip("/")
+        self.routes = [(_path_pattern(base + path), _methods(item)) for path, item in specification["paths"].items()]
+
+    def __call__(self, path: str) -> str:
+        methods = set().union(*(methods for pattern, methods in self.routes if pattern.fullmatch(path)))
+        return ", ".join(sorted(methods))
+
+
+def _path_pattern(template: str) -> re.Pattern:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
+
+
+def _methods(item: dict) -> set[str]:
+    methods = {
+        method.upper() for method, operation in item.items() if isinstance(operation, dict) and method != "parameters"
+    }
+    return methods | {"HEAD"} if "GET" in methods else methods
+
+
+def http_error_handler(allowed_methods: AllowedMethods):
+    """The handler of HTTP errors raised outside the operations (unknown path, wrong method)."""
+
+    async def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        detail = {
+            404: "There is nothing at this address.",
+            405: "This address does not take that method.",
+        }.get(exc.status_code, HTTPStatus(exc.status_code).description)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request.url.path) or headers.get("Allow", "")
+        return problem(exc.status_code, detail, headers=headers)
+
+    return http_error
 
 
 async def unexpected_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
@@ -110,9 +146,9 @@ async def unexpected_error(_request: ConnexionRequest, exc: Exception) -> Connex
     return problem(500, "The server could not handle this request.")
 
 
-def register_problem_handlers(app) -> None:
+def register_problem_handlers(app, specification: dict) -> None:
     """Route every kind of failure to its problem+json handler."""
     app.add_error_handler(ServiceError, service_error)
     app.add_error_handler(ProblemException, connexion_problem)
-    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(HTTPException, http_error_handler(AllowedMethods(specification)))
     app.add_error_handler(Exception, unexpected_error)

@@ -62,7 +62,8 @@ def sale_representation(sale: ErpSale, customer_id: str | None, order_id: str | 
         "sold_at": timestamp(sale.sold_at),
         "total": money(sale.total),
         "cashback": money(sale.cashback),
-        "products": sale.products,
+        # Sales stored before values were kept with two places still read "10" or "10.5".
+        "products": [{**product, "value": money(Decimal(product["value"]))} for product in sale.products],
         "customer_id": customer_id,
         "order_id": order_id,
         "status": sale.status,

@@ -51,7 +51,7 @@ def _new_user_id() -> str:
     return new_secret(12)
 
 
-def create_user(email: str, password: str, role: str, *, customer: Customer | None = None) -> User:
+def create_user(email: str, password: str, role: str) -> User:
     """Add a user (not committed); a taken email is a Conflict."""
     email = normalised_email(email)
     _check_password_policy(password, email)
@@ -62,7 +62,6 @@ def create_user(email: str, password: str, role: str, *, customer: Customer | No
         email=email,
         password_hash=hash_password(password),
         role=role,
-        customer_pk=customer.pk if customer else None,
         email_verified=False,
         active=True,
     )
@@ -499,11 +498,7 @@ def principal_from_access_claims(claims: dict) -> Principal:
 
 
 def me(principal: Principal) -> tuple[User, Customer | None]:
-    """The caller's user record and linked customer."""
-    return me_of(db.session.get(User, principal.pk))
-
-
-def me_of(user: User) -> tuple[User, Customer | None]:
-    """A user record with its linked customer."""
+    """The caller's user record and linked customer (None until a link is proven)."""
+    user = db.session.get(User, principal.pk)
     customer = db.session.get(Customer, user.customer_pk) if user.customer_pk else None
     return user, customer

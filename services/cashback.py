@@ -74,7 +74,7 @@ def record_sale(sale: Sale) -> ErpSale:
         sold_at=sale.sold_at,
         total=sale.total,
         cashback=cashback,
-        products=[{"type": i.type, "value": str(i.value), "qty": i.qty} for i in sale.items],
+        products=[{"type": i.type, "value": f"{i.value:.2f}", "qty": i.qty} for i in sale.items],
         status="not_forwarded",
         attempts=0,
     )

@@ -336,11 +336,14 @@ class CustomerImport:
         self.totals.created += len(created)
         return created
 
-    def _reject_duplicate(self, line: int, row: dict) -> None:
+    def _reject_duplicate(self, line: int, row: dict, *, updating: str | None = None) -> None:
+        """Report the field a refused row clashes on (an updated customer does not clash with itself)."""
         for field_name, key in UNIQUE_KEYS:
             if any(row.get(part) is None for part in key):
                 continue
             condition = [getattr(Customer, part) == row[part] for part in key]
+            if updating is not None:
+                condition.append(Customer.id != updating)
             if db.session.scalar(select(Customer.pk).where(*condition).limit(1)) is not None:
                 value = str(row[field_name])
                 self.totals.reject(line, [RowError(line, field_name, "is already taken", value)])
@@ -361,7 +364,7 @@ class CustomerImport:
         except Exception as exc:  # noqa: BLE001 - a unique violation of this row only; it is reported
             if "unique" not in str(exc).lower():
                 raise
-            self._reject_duplicate(line, {**values, "id": None})
+            self._reject_duplicate(line, values, updating=values["id"])
 
     def _after_write(self, created_ids: list[str], with_document: list[dict]) -> None:
         """Open wallets (signup bonus) and credit kept ERP sales of the customers just written."""

@@ -4,10 +4,16 @@ from decimal import Decimal
 
 from sqlalchemy import exists, select
 
-from models import OrderItem, ProductType, db
+from models import ErpSale, OrderItem, ProductType, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.errors import Conflict, NotFound
+
+
+def _kept_sales_use(code: str) -> bool:
+    """Whether an ERP sale waiting for its customer (not yet an order) has a product of this type."""
+    waiting = db.session.scalars(select(ErpSale.products).where(ErpSale.order_pk.is_(None)))
+    return any(product["type"] == code for products in waiting for product in products)
 
 
 def list_product_types() -> list[ProductType]:
@@ -38,10 +44,12 @@ def put_product_type(code: str, cashback_percent: Decimal) -> tuple[ProductType,
 
 
 def delete_product_type(code: str) -> None:
-    """Remove a product type that no order uses (409 otherwise)."""
+    """Remove a product type that no order and no kept ERP sale uses (409 otherwise)."""
     found = product_type(code)
-    if db.session.scalar(select(exists().where(OrderItem.type == code))):
-        raise Conflict("code", f"Product type {code!r} is used by orders and cannot be deleted.")
+    if db.session.scalar(select(exists().where(OrderItem.type == code))) or _kept_sales_use(code):
+        raise Conflict(
+            "code", f"Product type {code!r} is used by orders or kept sales and cannot be deleted.", "is in use"
+        )
     db.session.delete(found)
     record_activity("product_type.deleted", f"product_type:{code}")
     db.session.commit()

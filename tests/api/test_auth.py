@@ -286,21 +286,32 @@ def test_the_mailed_reset_link_opens_a_form_that_sets_the_password(anon_client, 
     assert login(anon_client, password=chosen).status_code == 200
 
 
-def test_unknown_email_takes_as_long_as_a_wrong_password(anon_client, ana):
-    """Both refusals spend one password verification, so timing does not reveal which emails exist."""
-    import statistics
-    import time
+class CountingHasher:
+    """The real password hasher, counting the hashes it verifies."""
 
-    def median_time(email: str) -> float:
-        samples = []
-        for _ in range(5):
-            started = time.perf_counter()
-            assert login(anon_client, email=email, password="not the right passphrase").status_code == 401
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples)
+    def __init__(self, hasher):
+        self.hasher, self.verified = hasher, 0
 
-    unknown, known = median_time("nobody@example.com"), median_time("ana@example.com")
-    assert 0.5 < unknown / known < 2, (unknown, known)
+    def verify(self, stored_hash, password):
+        self.verified += 1
+        return self.hasher.verify(stored_hash, password)
+
+    def __getattr__(self, name):
+        return getattr(self.hasher, name)
+
+
+def test_unknown_email_costs_as_much_as_a_wrong_password(anon_client, ana, monkeypatch):
+    """Both refusals verify exactly one password hash, so their time does not reveal which emails exist."""
+    from services import passwords
+
+    counting = CountingHasher(passwords.HASHER)
+    monkeypatch.setattr(passwords, "HASHER", counting)
+    verified = {}
+    for email in ("nobody@example.com", "ana@example.com"):
+        before = counting.verified
+        assert login(anon_client, email=email, password="not the right passphrase").status_code == 401
+        verified[email] = counting.verified - before
+    assert verified == {"nobody@example.com": 1, "ana@example.com": 1}
 
 
 def test_console_backend_logs_the_message(app, anon_client, caplog):

@@ -241,3 +241,31 @@ def test_a_replayed_sale_is_not_credited_twice(erp, client, bruna):
     second = erp.post("/api/cashback", json=SALE, headers=headers)
     assert first.json() == second.json()
     assert client.get("/api/customers/bruna/rewards").json()["points"] == 100
+
+
+def test_numeric_values_are_echoed_with_two_places(erp):
+    """A sale posted with JSON numbers answers every money value as a two-place string."""
+    sale = {
+        **SALE,
+        "total": 100,
+        "products": [{"type": "A", "value": 10, "qty": 1}, {"type": "B", "value": 45, "qty": 2}],
+    }
+    answer = erp.post("/api/cashback", json=sale)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert (body["total"], body["cashback"]) == ("100.00", "1.40")
+    assert [p["value"] for p in body["products"]] == ["10.00", "45.00"]
+
+
+def test_a_product_type_a_kept_sale_uses_cannot_be_deleted(erp, client):
+    """Deleting a type a waiting sale names is 409 "is in use", and the customer with that CPF can still be made."""
+    client.put("/api/product-types/E", json={"cashback_percent": "3"})
+    sale = {**SALE, "total": "10.00", "products": [{"type": "E", "value": "10.00", "qty": 1}]}
+    assert erp.post("/api/cashback", json=sale).status_code == 201
+    refused = client.delete("/api/product-types/E")
+    assert refused.status_code == 409
+    assert refused.json()["errors"] == [{"field": "code", "message": "is in use"}]
+    bruna = {"email": "late@example.com", "first_name": "Bruna", "last_name": "Leite", "document": "52998224725"}
+    created = client.post("/api/customers", json=bruna)
+    assert created.status_code == 201, created.text
+    assert created.json()["rewards"]["points"] == 10

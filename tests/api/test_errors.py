@@ -32,6 +32,22 @@ def test_wrong_method_is_405(client, method, path):
     assert_problem(client.request(method.upper(), path), 405)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/customers", "GET, HEAD, POST"),
+        ("POST", "/api/customers/someone", "DELETE, GET, HEAD, PATCH, PUT"),
+        ("GET", "/api/auth/login", "POST"),
+        ("PUT", "/api/cashback/s1", "GET, HEAD"),
+    ],
+)
+def test_405_allows_every_method_of_the_path(client, method, path, allow):
+    """The Allow header of a 405 lists every method the path takes, not only the first operation's."""
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+
+
 def test_wrong_content_type_is_415(client):
     """A body that is not JSON where JSON is expected answers 415."""
     response = client.post(

@@ -89,6 +89,14 @@ def test_on_conflict_update_upserts_by_id(client):
     assert after["updated_at"] > before["updated_at"]
 
 
+def test_on_conflict_update_reports_the_field_that_clashes(client):
+    """An update whose member id belongs to another customer of the account is refused on client_member_id."""
+    upload_csv(client, MPULSE_HEADER + "1,Yank,Deboo,1284628753,9436555,12\n2,Ann,Lee,2642745297,7228138,12\n")
+    report = upload_csv(client, MPULSE_HEADER + "1,Yank,Deboo,1284628753,7228138,12\n", on_conflict="update").json()
+    assert (report["updated"], report["rejected"]) == (0, 1)
+    assert [(e["line"], e["field"], e["value"]) for e in report["errors"]] == [(2, "client_member_id", "7228138")]
+
+
 def test_formats_bom_crlf_quotes_blank_lines_and_any_case_header(client):
     """UTF-8 with BOM, CRLF, quoted commas and quotes, blank lines, a mixed-case header: all read."""
     text = (
