@@ -211,8 +211,8 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str) -> None:
-    """Send every log line to stdout in the configured format."""
-    handler = logging.StreamHandler(sys.stdout)
+    """Send every log line to stderr in the configured format (stdout is left to output, e.g. an export)."""
+    handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:

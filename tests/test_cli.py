@@ -94,3 +94,41 @@ def test_import_users_with_bcrypt_hashes(app, anon_client, tmp_path):
     ).json()
     me = anon_client.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
     assert me["customer"]["first_name"] == "Olga"
+
+
+def test_the_command_line_export_writes_only_csv_and_imports_back(tmp_path):
+    """`customers export > file` holds the CSV alone (logs go to stderr), and the file imports back."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli-export.db'}",
+        "APP_ENV": "development",
+        "SECRET_KEY": "k" * 40,
+        "LOG_LEVEL": "INFO",
+    }
+    member_file = tmp_path / "members.csv"
+    member_file.write_text("id,first_name,last_name,phone_number\n1,Yank,Deboo,1284628753\n2,Ann,Lee,2642745297\n")
+
+    def flask(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    flask("customers", "import", str(member_file))
+    exported = flask("customers", "export")
+    assert '"level"' in exported.stderr  # the app did log (the first admin, at INFO)
+    lines = exported.stdout.splitlines()
+    assert lines[0].startswith("id,")
+    assert len(lines) == 3
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli-export-again.db'}"
+    again = tmp_path / "exported.csv"
+    again.write_text(exported.stdout)
+    flask("customers", "import", str(again))
+    assert flask("customers", "export").stdout == exported.stdout
