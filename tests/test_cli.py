@@ -37,6 +37,21 @@ def test_refused_input_is_a_clear_error(app):
     assert "already exists" in again.output
 
 
+def run_flask(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run `flask --app app ...` as a person types it; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def test_the_real_command_line(tmp_path):
     """The command as a person types it, against a fresh database."""
     database = tmp_path / "cli-users.db"
@@ -48,16 +63,7 @@ def test_the_real_command_line(tmp_path):
         "LOG_LEVEL": "WARNING",
     }
     for args in (["db", "upgrade"], ["users", "create", "ops@example.com", "--role", "staff", "--password", PASSWORD]):
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        run_flask(env, *args)
     with create_engine(f"sqlite:///{database}").connect() as connection:
         row = connection.execute(text("SELECT role, password_hash FROM users WHERE email = 'ops@example.com'")).one()
     assert row.role == "staff"
@@ -109,17 +115,7 @@ def test_the_command_line_export_writes_only_csv_and_imports_back(tmp_path):
     member_file.write_text("id,first_name,last_name,phone_number\n1,Yank,Deboo,1284628753\n2,Ann,Lee,2642745297\n")
 
     def flask(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", "app", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result
+        return run_flask(env, *args)
 
     flask("customers", "import", str(member_file))
     exported = flask("customers", "export")
