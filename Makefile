@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test fuzz bench lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -26,6 +26,14 @@ test: install
 		$(PY) -m pytest -q; \
 	else \
 		echo "TEST_DATABASE_URL is not set: the PostgreSQL run is skipped"; \
+	fi
+
+# schemathesis against the running service (tests/test_fuzz.py), on SQLite, then on PostgreSQL when set.
+fuzz: install
+	env -u TEST_DATABASE_URL $(PY) -m pytest -q -s -m fuzz
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "Fuzzing again on PostgreSQL"; \
+		$(PY) -m pytest -q -s -m fuzz; \
 	fi
 
 bench: install

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 
 import connexion
+import yaml
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -15,17 +16,22 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from connexion.spec import Specification
+from connexion.options import SwaggerUIOptions
 from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.problems import register_problem_handlers
-from api.request_context import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from api.request_context import (
+    BodySizeLimitMiddleware,
+    OperationRequiredMiddleware,
+    RequestContextMiddleware,
+    configure_logging,
+)
 from api.responses import OrjsonJsonifier
 from api.security import authorize_request, operation_roles
-from api.validation import VALIDATOR_MAP
+from api.validation import VALIDATOR_MAP, UploadRequest
 from cli import register_commands
 from config import load_settings
 from models import db
@@ -36,10 +42,14 @@ from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
 from services.tokens import TokenCodec
 from web.account_pages import pages as account_pages
+from web.security_headers import SecurityHeadersMiddleware
+from web.static_files import register_static_files
 
 BASE_DIR = Path(__file__).resolve().parent
 # Each has its rule in the setting RATE_LIMIT_<NAME>.
 RATE_LIMITED = ("login", "signup", "reset", "refresh", "password", "email")
+# Answers and pages that carry a token or an API key: no browser or proxy may keep a copy.
+SECRET_PATHS = frozenset({"/api/auth/login", "/api/auth/refresh", "/api/api-keys", "/verify", "/reset"})
 migrate = Migrate()
 
 
@@ -76,17 +86,23 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN" if read_only_var.get() else "BEGIN IMMEDIATE")
 
 
+def served_specification(settings: dict) -> dict:
+    """swagger.yml as it is, with this service's settings filled in where the spec states them."""
+    with open(BASE_DIR / "swagger.yml", encoding="utf-8") as spec_file:
+        specification = yaml.safe_load(spec_file)
+    limit = specification["components"]["parameters"]["Limit"]["schema"]
+    limit.update(maximum=settings["PAGE_SIZE_MAX"], default=settings["PAGE_SIZE_DEFAULT"])
+    return specification
+
+
 def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings(overrides)
     configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     token_codec = TokenCodec(settings["SECRET_KEY"], settings["ACCESS_TOKEN_TTL"], settings["REFRESH_TOKEN_TTL"])
-    spec_arguments = {
-        "page_size_default": settings["PAGE_SIZE_DEFAULT"],
-        "page_size_max": settings["PAGE_SIZE_MAX"],
-    }
-    specification = Specification.load(BASE_DIR / "swagger.yml", arguments=spec_arguments)
-    roles = operation_roles(specification.raw)
+    specification = served_specification(settings)
+    roles = operation_roles(specification)
+    base_path = specification["servers"][0]["url"].rstrip("/")
 
     @asynccontextmanager
     async def lifespan(_middleware):
@@ -108,6 +124,13 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
                 state={"token_codec": token_codec},
                 trusted_proxies=settings["TRUSTED_PROXIES"],
             ),
+            # Outside the error handlers, so their answers carry the headers too.
+            partial(
+                SecurityHeadersMiddleware,
+                no_store_paths=SECRET_PATHS,
+                docs_prefix=f"{base_path}/ui/",
+                hsts=settings["APP_ENV"] == "production" and settings["PUBLIC_BASE_URL"].startswith("https://"),
+            ),
             ServerErrorMiddleware,
             ExceptionMiddleware,
             partial(
@@ -117,6 +140,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
             ),
             SwaggerUIMiddleware,
             RoutingMiddleware,
+            partial(OperationRequiredMiddleware, base_path=base_path),
             SecurityMiddleware,
             RequestValidationMiddleware,
             # Off in production it would still route every request again, for nothing.
@@ -130,8 +154,11 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         pythonic_params=True,  # `from` becomes `from_` in handlers
         validate_responses=settings["VALIDATE_RESPONSES"],
     )
-    app.add_api(specification.raw)
+    docs = settings["API_DOCS"]
+    app.add_api(specification, swagger_ui_options=SwaggerUIOptions(serve_spec=docs, swagger_ui=docs))
     flask_app = app.app
+    flask_app.request_class = UploadRequest
+    register_static_files(flask_app)
     flask_app.config.update(settings)
     flask_app.extensions["token_codec"] = token_codec
     flask_app.extensions["rate_limits"] = RateLimits(
@@ -141,7 +168,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     db.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
     flask_app.before_request(partial(authorize_request, roles))
-    register_problem_handlers(app, specification.raw)
+    register_problem_handlers(app, specification)
     register_commands(flask_app)
     flask_app.register_blueprint(account_pages)
 

@@ -146,6 +146,8 @@ def load_settings(overrides: dict | None = None) -> dict:
         # rather than opening and closing overflow connections under load.
         "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(database_url, number("DATABASE_POOL_SIZE", 10)),
         "VALIDATE_RESPONSES": _flag(setting("VALIDATE_RESPONSES", "false" if production else "true")),
+        # Swagger UI at /api/ui/ and the spec at /api/openapi.json; off, both answer 404.
+        "API_DOCS": _flag(setting("API_DOCS", "true")),
         "ACCESS_TOKEN_TTL": number("ACCESS_TOKEN_TTL", 900),
         "REFRESH_TOKEN_TTL": number("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
         "RESET_TOKEN_TTL": number("RESET_TOKEN_TTL", 1800),

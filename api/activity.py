@@ -18,5 +18,5 @@ def list_activity(limit=None, cursor=None, date=None, actor=None, action=None):
     except ValueError:
         raise InvalidInput.single("date", "must be a date like 2026-11-22") from None
     filters = ActivityFilters(day=day, actor=actor, action=action)
-    items, next_cursor = activity_page(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
-    return json_response({"items": [activity_representation(e) for e in items], "next_cursor": next_cursor})
+    page = activity_page(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
+    return json_response({"items": [activity_representation(e) for e in page.items], "next_cursor": page.next_cursor})

@@ -36,9 +36,7 @@ def report(job) -> dict:
 
 def import_customers(mode="best_effort", on_conflict="reject"):
     """Import a CSV of customers: the report at once for small files, else 202 and a job to follow."""
-    upload = request.files.get("file") if request.mimetype == "multipart/form-data" else None
-    if request.mimetype == "multipart/form-data" and upload is None:
-        raise InvalidInput.single("file", "is required (a CSV file in the form field 'file')")
+    upload = _uploaded_file() if request.mimetype == "multipart/form-data" else None
     stream = upload.stream if upload is not None else request.stream
     path, size = import_jobs.spool(stream, current_app.config["MAX_IMPORT_BYTES"])
     try:
@@ -52,6 +50,16 @@ def import_customers(mode="best_effort", on_conflict="reject"):
     if job.status in ("queued", "running"):
         return json_response(report(job), 202, location)
     return json_response(report(job), 200, location)
+
+
+def _uploaded_file():
+    """The form's `file`; a body that is not a readable multipart form is refused as such."""
+    upload = request.files.get("file")
+    if request.form_error:
+        raise InvalidInput.single("body", f"is not a readable multipart form ({request.form_error})")
+    if upload is None:
+        raise InvalidInput.single("file", "is required (a CSV file in the form field 'file')")
+    return upload
 
 
 def get_import(import_id):

@@ -1,37 +1,39 @@
 """Orders: add one to a customer, list, get, and reverse (undo a sale)."""
 
-from decimal import Decimal
-
 from flask import current_app
 
 from api.idempotency import idempotent
+from api.params import parse_amount, parse_time
 from api.responses import json_response
-from api.rewards import parse_time
 from api.security import caller
 from schemas.rewards import order_representation, rewards_representation
 from services import orders
 from services.customers import customer_from_ref
+from services.pagination import Page
 
 
 def _order_body(order, customer_id: str | None) -> dict:
     return order_representation(order, orders.order_items([order.pk])[order.pk], customer_id)
 
 
-def _page(found, next_cursor):
-    items_by_order = orders.order_items([o.pk for o in found])
-    ids = orders.customer_ids({o.customer_pk for o in found})
-    items = [order_representation(o, items_by_order[o.pk], ids.get(o.customer_pk)) for o in found]
-    return json_response({"items": items, "next_cursor": next_cursor})
+def _page(page: Page):
+    items_by_order = orders.order_items([o.pk for o in page.items])
+    ids = orders.customer_ids({o.customer_pk for o in page.items})
+    items = [order_representation(o, items_by_order[o.pk], ids.get(o.customer_pk)) for o in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 @idempotent
 def create_order(customer, body):
     """Add an order to a customer: it earns points and cashback at once."""
     record = customer_from_ref(customer, caller())
-    items = [orders.Item(i["type"], Decimal(i["value"]), i["qty"]) for i in body.get("items") or []]
+    items = [
+        orders.Item(i["type"], parse_amount(i["value"], f"items.{n}.value"), i["qty"])
+        for n, i in enumerate(body.get("items") or [])
+    ]
     order, summary = orders.place_order(
         record,
-        total=Decimal(body["total"]),
+        total=parse_amount(body["total"], "total"),
         items=items,
         sold_at=parse_time(body.get("sold_at"), "sold_at"),
         external_id=body.get("external_id"),
@@ -44,14 +46,14 @@ def list_customer_orders(customer, status=None, from_=None, to=None, limit=None,
     """A customer's orders, newest first."""
     record = customer_from_ref(customer, caller())
     filters = orders.OrderFilters(record.pk, status, parse_time(from_, "from"), parse_time(to, "to"))
-    return _page(*orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
+    return _page(orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
 
 
 def list_orders(customer=None, status=None, from_=None, to=None, limit=None, cursor=None):
     """Every order, newest first, filtered by customer, status and sale time."""
     customer_pk = customer_from_ref(customer).pk if customer else None
     filters = orders.OrderFilters(customer_pk, status, parse_time(from_, "from"), parse_time(to, "to"))
-    return _page(*orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
+    return _page(orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
 
 
 def get_order(order_id):

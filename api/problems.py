@@ -108,13 +108,16 @@ class AllowedMethods:
         self.routes = [(_path_pattern(base + path), _methods(item)) for path, item in specification["paths"].items()]
 
     def __call__(self, path: str) -> str:
-        methods = set().union(*(methods for pattern, methods in self.routes if pattern.fullmatch(path)))
+        matches = [(pattern.groups, methods) for pattern, methods in self.routes if pattern.fullmatch(path)]
+        # As OpenAPI matches paths: a concrete path (/customers/export) before a templated one (/customers/{customer}).
+        fewest = min((groups for groups, _ in matches), default=0)
+        methods = set().union(*(methods for groups, methods in matches if groups == fewest))
         return ", ".join(sorted(methods))
 
 
 def _path_pattern(template: str) -> re.Pattern:
     parts = re.split(r"(\{[^}]+\})", template)
-    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
+    return re.compile("".join("([^/]+)" if part.startswith("{") else re.escape(part) for part in parts))
 
 
 def _methods(item: dict) -> set[str]:

@@ -1,4 +1,4 @@
-"""Request IDs, the client's address, the request's log context, JSON log lines, and the request size limit."""
+"""Request IDs, the client's address, the log context, JSON log lines, the size limit and unrouted API paths."""
 
 import functools
 import ipaddress
@@ -10,6 +10,8 @@ import time
 
 import orjson
 from connexion.exceptions import ProblemException
+from connexion.middleware.abstract import ROUTING_CONTEXT
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.context import client_address_var, request_id_var
@@ -266,3 +268,29 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counted_receive, send)
+
+
+class OperationRequiredMiddleware:
+    """Answers 404 for a path under the API that Connexion's router matched to no operation.
+
+    Flask routes the same paths again with rules of its own: a path parameter holding a newline is
+    missed by Connexion's mount (its pattern stops at a newline) yet matched by Flask, which would run
+    the operation without its Connexion context (no security, no validation) and fail. Placed after
+    the routing middleware, before security, so the answer is the same with or without credentials.
+    """
+
+    def __init__(self, app: ASGIApp, base_path: str):
+        self.app = app
+        self.base_path = base_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._under_api(scope["path"]) and not _operation_id(scope):
+            raise HTTPException(404)
+        await self.app(scope, receive, send)
+
+    def _under_api(self, path: str) -> bool:
+        return path == self.base_path or path.startswith(self.base_path + "/")
+
+
+def _operation_id(scope: Scope) -> str | None:
+    return scope.get("extensions", {}).get(ROUTING_CONTEXT, {}).get("operation_id")

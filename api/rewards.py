@@ -1,29 +1,15 @@
 """Tiers, a customer's rewards and ledger, redemptions and the mailed statement."""
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
 from flask import current_app
 
 from api.idempotency import idempotent
+from api.params import parse_amount, parse_time
 from api.responses import json_response
 from api.security import caller
 from schemas.rewards import ledger_representation, rewards_representation, tier_representation
 from services import rewards
 from services.customers import customer_from_ref
-from services.errors import InvalidInput
 from services.orders import order_ids
-
-
-def parse_time(value: str | None, field: str) -> datetime | None:
-    """An ISO 8601 date or time from a query parameter (a time without offset is UTC)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput.single(field, "must be a date or time like 2026-11-22 or 2026-11-22T10:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_tiers():
@@ -41,19 +27,18 @@ def list_ledger(customer, kind=None, from_=None, to=None, limit=None, cursor=Non
     """A customer's ledger, newest first."""
     record = customer_from_ref(customer, caller())
     filters = rewards.LedgerFilters(kind=kind, start=parse_time(from_, "from"), end=parse_time(to, "to"))
-    entries, next_cursor = rewards.ledger_page(
-        record.pk, filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor
-    )
-    ids = order_ids({e.order_pk for e in entries})
-    items = [ledger_representation(e, ids.get(e.order_pk)) for e in entries]
-    return json_response({"items": items, "next_cursor": next_cursor})
+    limit = limit or current_app.config["PAGE_SIZE_DEFAULT"]
+    page = rewards.ledger_page(record.pk, filters, limit=limit, cursor=cursor)
+    ids = order_ids({e.order_pk for e in page.items})
+    items = [ledger_representation(e, ids.get(e.order_pk)) for e in page.items]
+    return json_response({"items": items, "next_cursor": page.next_cursor})
 
 
 @idempotent
 def create_redemption(customer, body):
     """Spend cashback from the customer's wallet."""
     record = customer_from_ref(customer, caller())
-    entry, summary = rewards.redeem(record, Decimal(body["amount"]))
+    entry, summary = rewards.redeem(record, parse_amount(body["amount"], "amount"))
     return json_response({"entry": ledger_representation(entry, None), "rewards": rewards_representation(summary)}, 201)
 
 

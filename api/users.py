@@ -9,10 +9,8 @@ from services import users
 
 def list_users(limit=None, cursor=None, role=None):
     """List users, one page at a time."""
-    items, next_cursor = users.list_users(
-        role=role, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor
-    )
-    return json_response({"items": [user_representation(u) for u in items], "next_cursor": next_cursor})
+    page = users.list_users(role=role, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
+    return json_response({"items": [user_representation(u) for u in page.items], "next_cursor": page.next_cursor})
 
 
 def create_user(body):

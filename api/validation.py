@@ -19,12 +19,17 @@ from connexion.validators import (
     JSONResponseBodyValidator,
     ParameterValidator,
 )
+from flask import Request
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Receive, Scope
+from werkzeug.formparser import FormDataParser
 
 from services.errors import FieldError
 
 NUL_MESSAGE = "must not contain NUL characters"
+# Validation and error reporting walk a body recursively: a body nested deeper than this is refused
+# before they see it, so hostile nesting cannot exhaust Python's recursion limit. No schema nests so deep.
+MAX_JSON_DEPTH = 64
 # id(schema dict) -> (schema, compiled validator). The schema is kept so its id is never reused.
 _compiled: dict[int, tuple[dict, Draft4Validator]] = {}
 
@@ -79,10 +84,35 @@ def field_errors(validator: Draft4Validator, instance, root: str) -> list[FieldE
     """Every schema violation of instance as FieldErrors, one per field, in document order."""
     errors: dict[str, FieldError] = {}
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        if error.validator == "anyOf" and all(leaf.validator == "required" for leaf in error.context):
+            # "At least one of these fields": one error on the object, not "is required" on each.
+            name = ".".join(map(str, error.absolute_path)) or root
+            choices = ", ".join(_field_path(leaf, "").rsplit(".", 1)[-1] for leaf in error.context)
+            errors.setdefault(name, FieldError(name, f"needs at least one of {choices}"))
+            continue
         for leaf in error.context or [error]:
             name = _field_path(leaf, root)
             errors.setdefault(name, FieldError(name, _message(leaf)))
     return list(errors.values())
+
+
+def nesting_exceeds(value, limit: int) -> bool:
+    """True when arrays and objects nest more than `limit` levels; walked level by level, never recursively."""
+    level, depth = _containers([value]), 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = _containers(child for container in level for child in _children(container))
+    return False
+
+
+def _containers(values) -> list:
+    return [value for value in values if isinstance(value, (dict, list))]
+
+
+def _children(container: dict | list):
+    return container.values() if isinstance(container, dict) else container
 
 
 def nul_errors(value, path: str) -> list[FieldError]:
@@ -110,10 +140,14 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         if not body:
             return None
         try:
-            return orjson.loads(body)
+            value = orjson.loads(body)  # orjson itself stops at 1024 levels, without recursing in Python
         except orjson.JSONDecodeError as exc:
             error = FieldError("body", f"is not valid JSON ({exc})")
             raise InvalidRequest([error], "The body is not valid JSON.") from None
+        if nesting_exceeds(value, MAX_JSON_DEPTH):
+            error = FieldError("body", f"must not nest arrays or objects more than {MAX_JSON_DEPTH} levels deep")
+            raise InvalidRequest([error], "The body is nested too deeply.")
+        return value
 
     def _validate(self, body):
         if body is None:
@@ -179,6 +213,42 @@ class UploadPassThrough(AbstractRequestBodyValidator):
     async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
         """Leave the body to the handler."""
         return receive, scope
+
+
+class _ReasonKeepingFormParser(FormDataParser):
+    """Werkzeug's form parser; a body it cannot read still parses as an empty form, but the reason is kept."""
+
+    error: str | None = None
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        self.silent = False  # werkzeug's silent mode would drop the reason
+        try:
+            return super().parse(stream, mimetype, content_length, options)
+        except ValueError as exc:
+            # Werkzeug says "cannot parse beyond State.X" when the body ends before its closing boundary.
+            self.error = "it ends before its closing boundary" if "parse beyond" in str(exc) else str(exc)
+            return stream, self.cls(), self.cls()
+
+
+class UploadRequest(Request):
+    """Flask's request, telling why a form body could not be read (`form_error`) instead of showing it as empty.
+
+    Connexion reads the form before the handler runs; a malformed multipart body then looks like a form
+    without the file, and the handler could only say "file is required".
+    """
+
+    form_data_parser_class = _ReasonKeepingFormParser
+    _form_parser: _ReasonKeepingFormParser | None = None
+
+    def make_form_data_parser(self) -> FormDataParser:
+        """Werkzeug's parser, kept to ask it afterwards why it failed."""
+        self._form_parser = super().make_form_data_parser()
+        return self._form_parser
+
+    @property
+    def form_error(self) -> str | None:
+        """Why the form body could not be read, or None."""
+        return self._form_parser.error if self._form_parser else None
 
 
 VALIDATOR_MAP = {

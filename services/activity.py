@@ -3,12 +3,11 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from models import Activity, db
 from services.context import client_address_var, current_principal, current_request_id
-from services.errors import InvalidInput
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 
 
 def record_activity(action: str, target: str | None = None, *, actor: str | None = None, **details) -> None:
@@ -35,27 +34,20 @@ class ActivityFilters:
     action: str | None = None
 
 
-def list_activity(filters: ActivityFilters, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-    """Entries, newest first, one keyset page at a time."""
-    table = Activity.__table__.c
-    statement = select(Activity.__table__)
+ENTRIES = Activity.__table__.c
+NEWEST_FIRST = Ordering("activity", [(ENTRIES.at, True, False), (ENTRIES.pk, True, False)])
+ACTIVITY_LIST = NEWEST_FIRST.ordered(select(Activity.__table__))
+
+
+def list_activity(filters: ActivityFilters, *, limit: int, cursor: str | None) -> Page:
+    """Entries (row mappings), newest first, one keyset page at a time."""
+    conditions = []
     if filters.day is not None:
         start = datetime.combine(filters.day, time.min, tzinfo=UTC)
-        statement = statement.where(table.at >= start, table.at < start + timedelta(days=1))
+        conditions += [ENTRIES.at >= start, ENTRIES.at < start + timedelta(days=1)]
     if filters.actor is not None:
-        statement = statement.where(table.actor == filters.actor)
+        conditions.append(ENTRIES.actor == filters.actor)
     if filters.action is not None:
-        statement = statement.where(table.action == filters.action)
-    if cursor is not None:
-        at, pk = decode_cursor(cursor, "activity", 2)
-        try:
-            at = datetime.fromisoformat(at)
-        except (TypeError, ValueError):
-            raise InvalidInput.single("cursor", "is not a cursor returned by this collection") from None
-        statement = statement.where(or_(table.at < at, and_(table.at == at, table.pk < pk)))
-    rows = db.session.execute(statement.order_by(table.at.desc(), table.pk.desc()).limit(limit + 1)).mappings().all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("activity", [rows[-1]["at"].isoformat(), rows[-1]["pk"]])
-    return [dict(row) for row in rows], next_cursor
+        conditions.append(ENTRIES.action == filters.action)
+    statement = ACTIVITY_LIST.where(*conditions)
+    return keyset_page(statement, NEWEST_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())

@@ -18,7 +18,7 @@ from services.activity import record_activity
 from services.customer_rules import normalise_document
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
 from services.orders import Item, add_order, check_items, order_cashback
-from services.pagination import newest_first_page
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,11 @@ class SaleFilters:
     assigned: bool | None = None
 
 
-def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple[list[ErpSale], str | None]:
+NEWEST_SALES_FIRST = Ordering("sales", [(ErpSale.pk, True, False)])
+SALE_LIST = NEWEST_SALES_FIRST.ordered(select(ErpSale))
+
+
+def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> Page:
     """Sales newest first, one keyset page at a time."""
     conditions = []
     if filters.status:
@@ -239,4 +243,5 @@ def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> tuple
     if filters.assigned is not None:
         # An erased customer's sale keeps its order: it is not waiting for anyone.
         conditions.append(ErpSale.order_pk.is_not(None) if filters.assigned else ErpSale.order_pk.is_(None))
-    return newest_first_page(select(ErpSale).where(*conditions), ErpSale.pk, name="sales", limit=limit, cursor=cursor)
+    statement = SALE_LIST.where(*conditions)
+    return keyset_page(statement, NEWEST_SALES_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -16,19 +16,22 @@ from services.cashback import credit_unassigned_sales, forget_sales_of
 from services.context import Principal
 from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, SELF_SERVICE_FIELDS, email_key, normalise_phone
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.rewards import open_wallet
 
 COLUMNS = Customer.__table__.c
 RECORD_COLUMNS = [c for c in COLUMNS if c.key != "pk"]
 
-# Sort name -> (column, descending, nullable). Ties always break on the internal key.
+# Sort name -> its ordering; ties always break on the internal key.
 SORTS = {
-    "created_at": (COLUMNS.created_at, False, False),
-    "-created_at": (COLUMNS.created_at, True, False),
-    "email": (COLUMNS.email, False, True),
-    "last_name": (COLUMNS.last_name, False, True),
-    "-points": (COLUMNS.points, True, False),
+    sort: Ordering(f"customers:{sort}", [(column, descending, nullable), (COLUMNS.pk, descending, False)])
+    for sort, column, descending, nullable in (
+        ("created_at", COLUMNS.created_at, False, False),
+        ("-created_at", COLUMNS.created_at, True, False),
+        ("email", COLUMNS.email, False, True),
+        ("last_name", COLUMNS.last_name, False, True),
+        ("-points", COLUMNS.points, True, False),
+    )
 }
 
 # Constraint (PostgreSQL) or column list (SQLite) -> the field a duplicate is reported on.
@@ -45,7 +48,6 @@ UNIQUE_FIELDS = {
     "customers.account_id, customers.client_member_id": "client_member_id",
 }
 
-MAX_KEY = 2**31 - 1  # keys are 32-bit integers on PostgreSQL
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SELECT_BY_ID = select(COLUMNS.pk, *RECORD_COLUMNS).where(COLUMNS.id == db.bindparam("ref"))
@@ -60,12 +62,6 @@ class CustomerFilters:
     email: str | None = None
     document: str | None = None
     q: str | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list  # row mappings (read-only dicts)
-    next_cursor: str | None
 
 
 def _ref_statement(ref: str):
@@ -114,33 +110,16 @@ def customer_from_ref(ref: str, viewer: Principal | None = None, *, field: str |
 
 
 def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str) -> Page:
-    """One keyset page of customers matching every given filter."""
-    column, descending, nullable = SORTS[sort]
+    """One keyset page of customers (row mappings) matching every given filter."""
     statement = ORDERED_LISTS[sort]
     conditions = filter_conditions(filters, phone_region)
-    if cursor is not None:
-        value, pk = decode_cursor(cursor, sort, 2)
-        conditions.append(_after(column, descending, nullable, _cursor_value(column, value), pk))
     if conditions:
         statement = statement.where(*conditions)
-    rows = db.session.execute(statement, {"page_size": limit + 1}).mappings().all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(sort, [_cursor_key(last[column.key]), last["pk"]])
-    return Page(items=rows, next_cursor=next_cursor)
-
-
-def _ordered_list(column, descending: bool, nullable: bool):
-    order = [column.desc(), COLUMNS.pk.desc()] if descending else [column, COLUMNS.pk]
-    if nullable:
-        order.insert(0, column.is_(None))
-    return select(COLUMNS.pk, *RECORD_COLUMNS).order_by(*order).limit(bindparam("page_size"))
+    return keyset_page(statement, SORTS[sort], limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
 
 # Built once per sort: the statement of an unfiltered first page is reused as it is.
-ORDERED_LISTS = {name: _ordered_list(*spec) for name, spec in SORTS.items()}
+ORDERED_LISTS = {sort: ordering.ordered(select(COLUMNS.pk, *RECORD_COLUMNS)) for sort, ordering in SORTS.items()}
 
 
 def filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
@@ -170,42 +149,6 @@ def filter_conditions(filters: CustomerFilters, phone_region: str) -> list:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _cursor_key(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _cursor_value(column, value):
-    if value is None:
-        return None
-    try:
-        if column is COLUMNS.points:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError
-            return value
-        if column is COLUMNS.created_at:
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None:
-                raise ValueError("a cursor time carries its offset")
-            return moment
-        if not isinstance(value, str):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise InvalidInput.single("cursor", "is not a cursor returned by this collection") from None
-    return value
-
-
-def _after(column, descending: bool, nullable: bool, value, pk):
-    """The rows that come after (value, pk) in this ordering (NULLs sort last)."""
-    if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= MAX_KEY:
-        raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
-    if value is None:
-        return and_(column.is_(None), COLUMNS.pk > pk)
-    if descending:
-        return or_(column < value, and_(column == value, COLUMNS.pk < pk))
-    after = or_(column > value, and_(column == value, COLUMNS.pk > pk))
-    return or_(after, column.is_(None)) if nullable else after
 
 
 def _require_contact(values: dict) -> None:

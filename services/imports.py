@@ -37,6 +37,9 @@ BATCH_ROWS = 10000  # fewer commits: each one also checkpoints the SQLite write-
 MAX_LINE_BYTES = 1024 * 1024
 VALUE_SHOWN = 200  # characters of an offending value kept in the report
 NANP_TEN_DIGITS = re.compile(r"[2-9]\d{9}")
+# OWASP CSV injection: a spreadsheet may run a cell starting with one of these as a formula. The export
+# writes such a cell behind a leading ' (services.customer_export.spreadsheet_text); reading takes it off.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNIQUE_KEYS = (
     ("id", ("id",)),
     ("email", ("email",)),
@@ -154,7 +157,7 @@ class RowRules:
         """The stored form of a row, or the errors that refuse it."""
         values, errors = {}, []
         for name, text in row.items():
-            text = text.strip()
+            text = unquoted(text.strip())
             if not text:
                 values[name] = None
                 continue
@@ -166,6 +169,14 @@ class RowRules:
             message = "needs at least one of " + ", ".join(rules.CONTACT_FIELDS)
             errors.append(RowError(line, "row", message, None))
         return values, errors
+
+
+def unquoted(cell: str) -> str:
+    """A cell as it was before the export quoted it: quotes followed by a formula start lose one quote."""
+    # Only then: other leading quotes ('quoted) are data, and the export writes them as they are.
+    if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def account_number(text: str) -> int:

@@ -4,6 +4,7 @@ Messages are handed to a small pool of background threads, so a request never wa
 server and its answer time does not reveal whether a mail was sent.
 """
 
+import contextvars
 import logging
 import smtplib
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,7 +52,9 @@ def send_mail(to: str, subject: str, body: str) -> Future:
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2] or "localhost")
     message.set_content(body)
-    return _outbox.submit(_deliver, settings, message)
+    # A pool thread has a context of its own: run the delivery in a copy of the caller's, so its log
+    # lines carry the request id (services.context) of the request that sent the mail.
+    return _outbox.submit(contextvars.copy_context().run, _deliver, settings, message)
 
 
 def _deliver(settings: MailSettings, message: EmailMessage) -> None:

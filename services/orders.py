@@ -13,7 +13,7 @@ from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
-from services.pagination import newest_first_page
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.rewards import apply_to_wallet, money
 from services.tokens import new_secret
 
@@ -142,7 +142,11 @@ class OrderFilters:
     end: datetime | None = None
 
 
-def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+NEWEST_ORDERS_FIRST = Ordering("orders", [(Order.pk, True, False)])
+ORDER_LIST = NEWEST_ORDERS_FIRST.ordered(select(Order))
+
+
+def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> Page:
     """Orders newest first, one keyset page at a time."""
     conditions = []
     if filters.customer_pk is not None:
@@ -153,7 +157,8 @@ def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> tup
         conditions.append(Order.sold_at >= filters.start)
     if filters.end is not None:
         conditions.append(Order.sold_at < filters.end)
-    return newest_first_page(select(Order).where(*conditions), Order.pk, name="orders", limit=limit, cursor=cursor)
+    statement = ORDER_LIST.where(*conditions)
+    return keyset_page(statement, NEWEST_ORDERS_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
 
 def customer_ids(pks: set[int | None]) -> dict[int, str]:

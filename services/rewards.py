@@ -5,16 +5,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, cast, select, update
 
 from models import Customer, LedgerEntry, Tier, db
 from services import mail
 from services.activity import record_activity
 from services.context import current_principal
 from services.errors import BusinessRuleViolation, InvalidInput
-from services.pagination import newest_first_page
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 
 CENT = Decimal("0.01")
+# The largest balances the columns hold: points are 32-bit integers, cashback NUMERIC(12, 2).
+MAX_POINTS = 2**31 - 1
+MAX_BALANCE = Decimal("9999999999.99")
 DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
 
 
@@ -79,15 +82,21 @@ def apply_to_wallet(
     balance below zero; a refusal raises BusinessRuleViolation and changes nothing.
     """
     amount = money(amount)
+    # Summed as 64-bit, so the guard itself cannot overflow the 32-bit column it protects.
+    new_points = cast(Customer.points, BigInteger) + points
+    new_balance = Customer.cashback_balance + amount
     new_balances = db.session.execute(
         update(Customer)
-        .where(Customer.pk == customer_pk, Customer.cashback_balance + amount >= 0, Customer.points + points >= 0)
-        .values(points=Customer.points + points, cashback_balance=Customer.cashback_balance + amount)
+        .where(Customer.pk == customer_pk, new_balance.between(0, MAX_BALANCE), new_points.between(0, MAX_POINTS))
+        .values(points=new_points, cashback_balance=new_balance)
         .returning(Customer.points, Customer.cashback_balance)
         .execution_options(synchronize_session=False)
     ).first()
     if new_balances is None:
-        raise BusinessRuleViolation("insufficient balance")
+        gaining = points >= 0 and amount >= 0
+        raise BusinessRuleViolation(
+            "the balance would exceed the largest one kept" if gaining else "insufficient balance"
+        )
     principal = current_principal()
     entry = LedgerEntry(
         customer_pk=customer_pk,
@@ -127,7 +136,11 @@ class LedgerFilters:
     end: object = None
 
 
-def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor: str | None):
+NEWEST_ENTRIES_FIRST = Ordering("ledger", [(LedgerEntry.pk, True, False)])
+LEDGER_LIST = NEWEST_ENTRIES_FIRST.ordered(select(LedgerEntry))
+
+
+def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor: str | None) -> Page:
     """A customer's ledger entries, newest first, one keyset page at a time."""
     conditions = [LedgerEntry.customer_pk == customer_pk]
     if filters.kind:
@@ -136,8 +149,8 @@ def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor:
         conditions.append(LedgerEntry.created_at >= filters.start)
     if filters.end is not None:
         conditions.append(LedgerEntry.created_at < filters.end)
-    statement = select(LedgerEntry).where(*conditions)
-    return newest_first_page(statement, LedgerEntry.pk, name="ledger", limit=limit, cursor=cursor)
+    statement = LEDGER_LIST.where(*conditions)
+    return keyset_page(statement, NEWEST_ENTRIES_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
 
 def send_statement(customer: Customer) -> None:

@@ -8,7 +8,7 @@ from models.user import ROLES
 from services.activity import record_activity
 from services.auth import commit_or_conflict, create_user, customer_for_email, end_user_sessions, normalised_email
 from services.errors import Conflict, InvalidInput, NotFound
-from services.pagination import decode_cursor, encode_cursor
+from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.passwords import BCRYPT_PREFIXES
 from services.tokens import new_secret
 
@@ -24,19 +24,14 @@ def user_from_id(user_id: str) -> User:
     return user
 
 
-def list_users(*, role: str | None, limit: int, cursor: str | None) -> tuple[list[User], str | None]:
+OLDEST_FIRST = Ordering("users", [(User.pk, False, False)])
+USER_LIST = OLDEST_FIRST.ordered(select(User))
+
+
+def list_users(*, role: str | None, limit: int, cursor: str | None) -> Page:
     """Users in creation order, one keyset page at a time."""
-    statement = select(User)
-    if role is not None:
-        statement = statement.where(User.role == role)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, "users", 1)
-        if not isinstance(after, int):
-            raise InvalidInput.single("cursor", "is not a cursor returned by this collection")
-        statement = statement.where(User.pk > after)
-    users = list(db.session.scalars(statement.order_by(User.pk).limit(limit + 1)))
-    next_cursor = encode_cursor("users", [users[limit - 1].pk]) if len(users) > limit else None
-    return users[:limit], next_cursor
+    statement = USER_LIST if role is None else USER_LIST.where(User.role == role)
+    return keyset_page(statement, OLDEST_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
 
 def add_user(email: str, password: str, role: str) -> User:

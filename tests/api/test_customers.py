@@ -7,6 +7,9 @@ from datetime import datetime
 
 import pytest
 
+from services.pagination import seal, signing_key_for
+from tests.conftest import TEST_SECRET_KEY
+
 URL = "/api/customers"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "request_id"}
 REPRESENTATION_KEYS = {
@@ -92,9 +95,9 @@ def walk(client, limit: int, **params) -> list[list[str]]:
     pytest.fail(f"next_cursor still set after {MAX_PAGES} pages")
 
 
-def cursor_of(*payload) -> str:
-    """A cursor built by hand, the way the service encodes them."""
-    return base64.urlsafe_b64encode(json.dumps(list(payload)).encode()).decode().rstrip("=")
+def cursor_of(sort: str, *values) -> str:
+    """A cursor built by hand and signed with the test app's key, so only what it holds can make it invalid."""
+    return seal(json.dumps([f"customers:{sort}", *values]).encode(), signing_key_for(TEST_SECRET_KEY))
 
 
 def when(moment: str) -> datetime:

@@ -67,3 +67,40 @@ def test_operations_taking_input_document_their_errors(spec):
             assert "400" in codes, name
         if "{customer}" in name:
             assert "404" in codes, name
+
+
+def test_the_spec_file_is_plain_openapi_any_tool_opens():
+    """swagger.yml is no template: a YAML parser reads it and an OpenAPI 3.0 validator accepts it as it is."""
+    from pathlib import Path
+
+    import yaml
+    from openapi_spec_validator import validate
+
+    text = (Path(__file__).resolve().parents[2] / "swagger.yml").read_text()
+    assert "{{" not in text and "{%" not in text
+    validate(yaml.safe_load(text))
+
+
+def test_the_served_spec_states_this_service_s_page_sizes(app, settings):
+    """Settings the spec states (page sizes) are filled in when it is served."""
+    from app import create_app
+
+    service = create_app({**settings, "PAGE_SIZE_DEFAULT": 7, "PAGE_SIZE_MAX": 30, "AUTO_MIGRATE": False})
+    served = service.test_client().get("/api/openapi.json").json()
+    limit = next(p for p in served["paths"]["/customers"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["maximum"], limit["schema"]["default"]) == (30, 7)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/auth/signup", {"email": "a@example.com", "password": "short"}, "password"),
+        ("/api/customers", {"first_name": "Ana"}, "body"),
+        ("/api/customers/x/orders", {"total": "0.00"}, "total"),
+    ],
+)
+def test_the_spec_states_rules_the_service_keeps(client, path, body, field):
+    """Password length, money above 0 and the one-contact rule are refused by the spec itself (400)."""
+    response = client.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field

@@ -39,6 +39,8 @@ def test_wrong_method_is_405(client, method, path):
         ("POST", "/api/customers/someone", "DELETE, GET, HEAD, PATCH, PUT"),
         ("GET", "/api/auth/login", "POST"),
         ("PUT", "/api/cashback/s1", "GET, HEAD"),
+        ("OPTIONS", "/api/customers/export", "GET, HEAD"),
+        ("OPTIONS", "/api/customers/import", "POST"),
     ],
 )
 def test_405_allows_every_method_of_the_path(client, method, path, allow):

@@ -85,7 +85,7 @@ def test_order_earns_points_and_cashback_by_product_type(client, ana):
         ({"total": "0"}, "total"),
         ({"total": "-5.00"}, "total"),
         ({"total": "1.234"}, "total"),
-        ({"total": 10}, "total"),
+        ({"total": "ten"}, "total"),
         ({"total": "10.00", "items": [{"type": "A", "value": "10.00", "qty": 0}]}, "items.0.qty"),
         ({"total": "10.00", "bonus": 1}, "bonus"),
     ],
@@ -304,3 +304,49 @@ def test_erasing_a_customer_keeps_the_money_history_without_the_person(app, clie
         assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 2
         assert db.session.scalar(select(func.count()).select_from(Order)) == 2
         assert db.session.scalar(select(ErpSale.customer_pk)) is None
+
+
+@pytest.mark.parametrize(("total", "value"), [("12.50", "12.50"), (12.5, 12.5), (12.5, "12.50"), ("12.5", 12.5)])
+def test_orders_take_the_notations_the_erp_feed_takes(client, ana, total, value):
+    """An amount is a string or a JSON number, as in the ERP feed; every answer shows it with two places."""
+    response = order(client, total=total, items=[{"type": "A", "value": value, "qty": 1}])
+    assert response.status_code == 201, response.text
+    assert response.json()["order"]["total"] == "12.50"
+    assert response.json()["order"]["items"][0]["value"] == "12.50"
+    spent = client.post("/api/customers/ana/redemptions", json={"amount": 0.5})
+    assert spent.status_code == 201, spent.text
+    assert spent.json()["entry"]["amount"] == "-0.50"
+
+
+@pytest.mark.parametrize("total", [0, "0.00", -1, 10.005, "10.005", "1e3"])
+def test_orders_refuse_amounts_the_erp_feed_refuses(client, ana, total):
+    """Zero, negative, more than two places or exponent notation: a 400 on total."""
+    response = order(client, total=total)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "total"
+
+
+@pytest.mark.parametrize("total", ["100000000.00", 100000000, "3077622066.37"])
+def test_an_amount_above_the_largest_sale_is_400(client, ana, total):
+    """One sale is at most 99999999.99: its points fit the counters (a larger one was a 500 on PostgreSQL)."""
+    response = order(client, total=total)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "total"
+
+
+@pytest.mark.parametrize(("column", "value"), [("points", 2**31 - 100), ("cashback_balance", "9999999999.00")])
+def test_a_balance_that_would_overflow_is_422_and_changes_nothing(client, app, ana, column, value):
+    """Near the largest balance kept, an order that would pass it is refused; points and ledger stay."""
+    from sqlalchemy import update
+
+    from models import Customer, db
+
+    with app.app.app_context():
+        db.session.execute(update(Customer).where(Customer.id == "ana").values({column: value}))
+        db.session.commit()
+    before = client.get("/api/customers/ana/rewards").json()
+    response = order(client, total="99999999.99", items=[{"type": "D", "value": "99999999.99", "qty": 1}])
+    assert response.status_code == 422, response.text
+    assert "exceed" in response.json()["detail"]
+    assert client.get("/api/customers/ana/rewards").json() == before
+    assert client.get("/api/customers/ana/ledger").json()["items"] == []

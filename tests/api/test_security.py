@@ -25,8 +25,7 @@ PUBLIC = {
 def operations():
     """(method, path, operationId, x-roles) of every operation in swagger.yml."""
     with open("swagger.yml") as spec_file:
-        text = spec_file.read().replace("{{ page_size_max }}", "100").replace("{{ page_size_default }}", "20")
-    spec = yaml.safe_load(text)
+        spec = yaml.safe_load(spec_file)
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if isinstance(operation, dict) and "operationId" in operation:
