@@ -15,7 +15,7 @@ from connexion.middleware.response_validation import ResponseValidationMiddlewar
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from flask_migrate import Migrate
 from sqlalchemy import event
@@ -95,6 +95,32 @@ def served_specification(settings: dict) -> dict:
     return specification
 
 
+class _SpecAsWrittenAPI(SwaggerUIAPI):
+    """Serves the spec as written, its components and `$ref`s kept, for client generators and readers.
+
+    Connexion serves the spec it routes and validates with, every `$ref` resolved in place (no named model
+    is left); that resolved spec still does the routing and validation.
+    """
+
+    def _spec_for_prefix(self, request) -> dict:
+        base_path = self._base_path_for_prefix(request)
+        cached = getattr(self, "_as_written", None)
+        if cached is None or cached[0] != base_path:
+            # with_base_path sets `servers` in the raw spec too, as Connexion does for the resolved one.
+            cached = self._as_written = (base_path, self.specification.with_base_path(base_path).raw)
+        return cached[1]
+
+
+class SpecAsWrittenMiddleware(SwaggerUIMiddleware):
+    """Connexion's Swagger UI and spec routes (off with API_DOCS=false), the spec served as written."""
+
+    def add_api(self, specification, base_path=None, arguments=None, **kwargs) -> None:
+        api = _SpecAsWrittenAPI(
+            specification, base_path=base_path, arguments=arguments, default=self.default_fn, **kwargs
+        )
+        self.router.mount(api.base_path, app=api.router)
+
+
 def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings(overrides)
@@ -138,7 +164,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
                 max_bytes=settings["MAX_REQUEST_BYTES"],
                 larger={"/api/customers/import": settings["MAX_IMPORT_BYTES"]},
             ),
-            SwaggerUIMiddleware,
+            SpecAsWrittenMiddleware,
             RoutingMiddleware,
             partial(OperationRequiredMiddleware, base_path=base_path),
             SecurityMiddleware,

@@ -4,11 +4,10 @@ from flask import current_app
 
 from api.responses import json_response, no_content
 from api.security import caller
-from schemas.customer import customer_representation
-from services import auth
+from schemas.accounts import me_representation
+from services import accounts, sessions
 from services.context import client_address_var
 from services.customer_rules import email_key
-from services.customers import record_of
 from services.tokens import InvalidToken
 
 
@@ -17,7 +16,7 @@ def _limit(name: str, account: str | None = None, **other_keys: str | None) -> N
     limits.hit(name, address=client_address_var.get(), account=account, **other_keys)
 
 
-def _token_pair(pair: auth.TokenPair):
+def _token_pair(pair: sessions.TokenPair):
     return json_response(
         {
             "access_token": pair.access_token,
@@ -28,16 +27,6 @@ def _token_pair(pair: auth.TokenPair):
     )
 
 
-def _me_body(user, customer) -> dict:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "role": user.role,
-        "email_verified": user.email_verified,
-        "customer": customer_representation(record_of(customer)) if customer else None,
-    }
-
-
 SIGNUP_ACCEPTED = "Thank you: a mail to this address tells what comes next. Sign in once you have read it."
 EMAIL_CHANGE_ACCEPTED = "If the address can be used, a mail to it holds the link that confirms the change."
 
@@ -45,48 +34,48 @@ EMAIL_CHANGE_ACCEPTED = "If the address can be used, a mail to it holds the link
 def signup(body):
     """Open a customer account; the answer is the same whether or not the address is known."""
     _limit("signup", email_key(body["email"]))
-    auth.signup(body["email"], body["password"], body.get("first_name"), body.get("last_name"))
+    accounts.signup(body["email"], body["password"], body.get("first_name"), body.get("last_name"))
     return json_response({"detail": SIGNUP_ACCEPTED}, 202)
 
 
 def login(body):
     """Sign in and get a token pair."""
     _limit("login", email_key(body["email"]))
-    return _token_pair(auth.login(body["email"], body["password"]))
+    return _token_pair(sessions.login(body["email"], body["password"]))
 
 
 def refresh(body):
     """Swap a refresh token for a new pair."""
     try:
-        subject = auth.token_codec().decode(body["refresh_token"], "refresh")["sub"]
+        subject = sessions.token_codec().decode(body["refresh_token"], "refresh")["sub"]
     except InvalidToken:
         subject = None
     _limit("refresh", subject)
-    return _token_pair(auth.refresh(body["refresh_token"]))
+    return _token_pair(sessions.refresh(body["refresh_token"]))
 
 
 def logout():
     """End the current session."""
-    auth.logout(caller())
+    sessions.logout(caller())
     return no_content()
 
 
 def request_reset(body):
     """Mail a reset link if the address belongs to an account; the answer is the same either way."""
     _limit("reset", email_key(body["email"]))
-    auth.request_reset(body["email"])
+    accounts.request_reset(body["email"])
     return json_response({"detail": "If this address belongs to an account, a reset link is on its way."}, 202)
 
 
 def confirm_reset(body):
     """Set a new password with a mailed reset token."""
-    auth.confirm_reset(body["token"], body["password"])
+    accounts.confirm_reset(body["token"], body["password"])
     return no_content()
 
 
 def verify_email(body):
     """Confirm the email address with a mailed token (a claim link also takes the new password)."""
-    auth.verify_email(body["token"], body.get("password"))
+    accounts.verify_email(body["token"], body.get("password"))
     return no_content()
 
 
@@ -94,7 +83,7 @@ def change_password(body):
     """Change the caller's password; wrong guesses of the current one are limited per account."""
     principal = caller()
     _limit("password", principal.id)
-    auth.change_password(principal, body["current_password"], body["new_password"])
+    accounts.change_password(principal, body["current_password"], body["new_password"])
     return no_content()
 
 
@@ -102,17 +91,17 @@ def request_email_change(body):
     """Mail a link that moves the account to a new address; the answer does not tell whether it is taken."""
     principal = caller()
     _limit("email", principal.id, new_address=email_key(body["email"]))
-    auth.request_email_change(principal, body["email"])
+    accounts.request_email_change(principal, body["email"])
     return json_response({"detail": EMAIL_CHANGE_ACCEPTED}, 202)
 
 
 def confirm_email_change(body):
     """Move the account to the address the mailed token was sent to."""
-    auth.confirm_email_change(body["token"])
+    accounts.confirm_email_change(body["token"])
     return no_content()
 
 
 def me():
     """Who the caller is."""
-    user, customer = auth.me(caller())
-    return json_response(_me_body(user, customer))
+    user, customer = accounts.me(caller())
+    return json_response(me_representation(user, customer))

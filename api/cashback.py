@@ -5,16 +5,10 @@ from flask import current_app
 from api.idempotency import idempotent
 from api.params import parse_amount, parse_erp_time, parse_time
 from api.responses import json_response
-from schemas.rewards import sale_representation
+from schemas.sales import sale_representation, sale_representations
 from services import cashback
 from services.customers import customer_from_ref
-from services.orders import Item, customer_ids, order_ids
-
-
-def _sale_body(sale) -> dict:
-    return sale_representation(
-        sale, customer_ids({sale.customer_pk}).get(sale.customer_pk), order_ids({sale.order_pk}).get(sale.order_pk)
-    )
+from services.orders import Item
 
 
 @idempotent
@@ -31,27 +25,27 @@ def record_sale(body):
     )
     stored = cashback.record_sale(sale)
     forwarded = cashback.forward(stored.id)
-    return json_response(_sale_body(forwarded), 201, {"Location": f"/api/cashback/{forwarded.id}"})
+    return json_response(sale_representation(forwarded), 201, {"Location": f"/api/cashback/{forwarded.id}"})
 
 
 def list_sales(status=None, document=None, assigned=None, from_=None, to=None, limit=None, cursor=None):
     """Sales for reconciliation, newest first."""
     filters = cashback.SaleFilters(status, document, parse_time(from_, "from"), parse_time(to, "to"), assigned)
     page = cashback.list_sales(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
-    return json_response({"items": [_sale_body(s) for s in page.items], "next_cursor": page.next_cursor})
+    return json_response({"items": sale_representations(page.items), "next_cursor": page.next_cursor})
 
 
 def get_sale(sale_id):
     """One sale with the partner's answer."""
-    return json_response(_sale_body(cashback.sale_from_id(sale_id)))
+    return json_response(sale_representation(cashback.sale_from_id(sale_id)))
 
 
 def assign_sale(sale_id, body):
     """Attach an unattached sale to a customer by hand."""
     customer = customer_from_ref(body["customer"], field="customer")
-    return json_response(_sale_body(cashback.assign_sale(sale_id, customer)))
+    return json_response(sale_representation(cashback.assign_sale(sale_id, customer)))
 
 
 def retry_sale(sale_id):
     """Send a failed sale to the partner again."""
-    return json_response(_sale_body(cashback.retry(sale_id)))
+    return json_response(sale_representation(cashback.retry(sale_id)))

@@ -3,7 +3,7 @@
 from flask import Response, current_app, request, stream_with_context
 
 from api.responses import json_response
-from schemas.common import timestamp
+from schemas.imports import import_report
 from services import import_jobs
 from services.customer_export import export_rows
 from services.customers import CustomerFilters
@@ -11,27 +11,9 @@ from services.errors import InvalidInput
 
 
 def report(job) -> dict:
-    """A job's report (the first row errors and counts of all); while it runs in this process, the live ones."""
-    live, share_read = None, 0.0
-    if job.status == "running":
-        live, share_read = import_jobs.live_totals(job.id) or (None, 0.0)
-    counts = live or job
-    return {
-        "id": job.id,
-        "status": job.status,
-        "mode": job.mode,
-        "on_conflict": job.on_conflict,
-        "filename": job.filename,
-        "rows_read": counts.rows_read,
-        "created": counts.created,
-        "updated": counts.updated,
-        "rejected": counts.rejected,
-        "progress": 1.0 if job.status in ("succeeded", "failed") else share_read,
-        "detail": job.detail,
-        **import_jobs.error_summary(job, live),
-        "created_at": timestamp(job.created_at),
-        "finished_at": timestamp(job.finished_at),
-    }
+    """A job's report; while it runs in this process, with the live counts."""
+    live = import_jobs.live_totals(job.id) if job.status == "running" else None
+    return import_report(job, *live) if live else import_report(job)
 
 
 def import_customers(mode="best_effort", on_conflict="reject"):

@@ -6,7 +6,8 @@ from api.idempotency import idempotent
 from api.params import parse_amount, parse_time
 from api.responses import json_response
 from api.security import caller
-from schemas.rewards import order_representation, rewards_representation
+from schemas.orders import order_representation
+from schemas.rewards import rewards_representation
 from services import orders
 from services.customers import customer_from_ref
 from services.pagination import Page

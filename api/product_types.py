@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from api.responses import json_response, no_content
-from schemas.rewards import product_type_representation
+from schemas.product_types import product_type_representation
 from services import product_types
 
 

@@ -6,10 +6,12 @@ import orjson
 from connexion.jsonifier import Jsonifier
 from flask import Response
 
+from schemas.common import money
+
 
 def _default(value):
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return money(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

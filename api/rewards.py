@@ -6,7 +6,8 @@ from api.idempotency import idempotent
 from api.params import parse_amount, parse_time
 from api.responses import json_response
 from api.security import caller
-from schemas.rewards import ledger_representation, rewards_representation, tier_representation
+from schemas.ledger import ledger_representation
+from schemas.rewards import rewards_representation, tier_representation
 from services import rewards
 from services.customers import customer_from_ref
 from services.orders import order_ids

@@ -12,9 +12,9 @@ from connexion.lifecycle import ConnexionRequest
 from flask import request
 
 from services.api_keys import KEY_PREFIX, principal_from_api_key
-from services.auth import principal_from_access_claims
 from services.context import Principal, current_principal, principal_var, read_only_var
 from services.errors import Forbidden, Unauthenticated
+from services.sessions import principal_from_access_claims
 from services.tokens import InvalidToken, TokenCodec
 
 API_KEY_MAX = 128
@@ -36,8 +36,14 @@ def api_key_info(api_key: str, required_scopes=None) -> dict:
     return {"api_key": api_key}
 
 
+def resolved_operation_id(operation: dict) -> str:
+    """The operation's id as Connexion reports it: `module.function` (x-openapi-router-controller + operationId)."""
+    controller = operation.get("x-openapi-router-controller")
+    return f"{controller}.{operation['operationId']}" if controller else operation["operationId"]
+
+
 def operation_roles(specification: dict) -> dict[str, frozenset[str] | None]:
-    """operationId -> roles allowed, or None for a public operation; refuses a secured one without x-roles."""
+    """Resolved operation id -> roles allowed, or None for a public operation; refuses a secured one without x-roles."""
     default_security = specification.get("security", [])
     roles: dict[str, frozenset[str] | None] = {}
     for path, item in specification["paths"].items():
@@ -46,11 +52,11 @@ def operation_roles(specification: dict) -> dict[str, frozenset[str] | None]:
                 continue
             security = operation.get("security", default_security)
             if not security:
-                roles[operation["operationId"]] = None
+                roles[resolved_operation_id(operation)] = None
                 continue
             if "x-roles" not in operation:
                 raise ValueError(f"{method.upper()} {path} is secured but lists no x-roles")
-            roles[operation["operationId"]] = frozenset(operation["x-roles"])
+            roles[resolved_operation_id(operation)] = frozenset(operation["x-roles"])
     return roles
 
 
@@ -61,7 +67,10 @@ def authorize_request(roles_by_operation: dict[str, frozenset[str] | None]) -> N
         operation_id = connexion.context.operation.operation_id
     except (LookupError, RuntimeError):
         return  # no operation matched: routing answers 404/405
-    roles = roles_by_operation.get(operation_id)
+    if operation_id not in roles_by_operation:
+        # An operation the role table does not know is refused, never let through.
+        raise Forbidden("This operation is not open to any role.")
+    roles = roles_by_operation[operation_id]
     if roles is None:
         return
     info = connexion.context.context.get("token_info") or {}

@@ -4,25 +4,14 @@ import os
 import sys
 from pathlib import Path
 
+from services.customer_rules import PUBLIC_FIELDS
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 DATA_DIR = BENCH_DIR / ".data"
+# A customer as the app answers it (the floor answers the same keys): the app's table of fields and the times.
+CUSTOMER_FIELDS = (*PUBLIC_FIELDS, "created_at", "updated_at")
 # A fixed, bench-only key: the app requires one of at least 32 characters in production mode.
-# A customer as the app answers it (the floor answers the same keys).
-CUSTOMER_FIELDS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "client_member_id",
-    "account_id",
-    "document",
-    "country",
-    "language",
-    "created_at",
-    "updated_at",
-)
 SECRET_KEY = "bench-only-secret-key-never-used-outside-the-benchmark"  # noqa: S105
 # The staff user the seed creates with `flask users create`; the app's requests carry this user's access token.
 STAFF_EMAIL = "bench@example.com"

@@ -26,6 +26,7 @@ from bench import seed, servers
 from bench.environment import DATA_DIR, ROOT, app_env
 
 CSV_VERSION = 1  # bump whenever member_rows() changes, to invalidate the cached CSV
+# The header of the mPulse member export (DESIGN.md section 7): a subset of the app's customer fields, in its own order.
 MEMBER_COLUMNS = ("id", "first_name", "last_name", "phone_number", "client_member_id", "account_id")
 ACCOUNTS = 20  # account ids 1..20, as in the real export
 BAD_FRACTION = 0.01
@@ -110,10 +111,8 @@ TARGET_PEAK_MB = 300.0
 SAMPLE_INTERVAL = 0.1
 PROFILE_RATE = 50  # py-spy samples per second
 PROFILE_MARKER = "(services/import"  # frames of services/imports.py and services/import_jobs.py
-FLOOR_INSERT = (
-    "INSERT INTO customers (id, first_name, last_name, phone_number, client_member_id, account_id, "
-    "created_at, updated_at, version, points, cashback_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+FLOOR_COLUMNS = (*MEMBER_COLUMNS, "created_at", "updated_at", "version", "points", "cashback_balance")
+FLOOR_INSERT = f"INSERT INTO customers ({', '.join(FLOOR_COLUMNS)}) VALUES ({', '.join('?' for _ in FLOOR_COLUMNS)})"
 
 
 # --- the CSV ---

@@ -190,28 +190,33 @@ def cpf(base: int) -> str:
 
 
 def customer_rows(count: int):
-    """Yield deterministic customers: unique ids/emails/documents, unique phones per account, increasing created_at."""
+    """Yield deterministic customers: unique ids/emails/documents, unique phones per account, increasing created_at.
+
+    Each row is a dict by column; a field of the app's table this does not fill is inserted as NULL.
+    """
     rng = random.Random(20251122)
+    empty = dict.fromkeys(COLUMNS)
     for i in range(count):
         country, language = LOCALES[i % len(LOCALES)]
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         created = CREATED_START + timedelta(seconds=60 * i, microseconds=rng.randrange(1_000_000))
-        yield (
-            i + 1,
-            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            f"{first}.{last}.{i}@example.com".lower(),
-            first,
-            last,
-            f"+1323{200 + i // 10_000:03d}{i % 10_000:04d}",  # unique for i < 8,000,000
-            f"M{i:08d}",
-            1 + i % ACCOUNTS,
-            cpf((i * 7919 + 12_345_678) % 1_000_000_000),  # 7919 is coprime with 10**9: unique bases
-            country,
-            language,
-            created.strftime(SQLITE_TIME),
-            created.strftime(SQLITE_TIME),
-            1,
-        )
+        yield {
+            **empty,
+            "pk": i + 1,
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "email": f"{first}.{last}.{i}@example.com".lower(),
+            "first_name": first,
+            "last_name": last,
+            "phone_number": f"+1323{200 + i // 10_000:03d}{i % 10_000:04d}",  # unique for i < 8,000,000
+            "client_member_id": f"M{i:08d}",
+            "account_id": 1 + i % ACCOUNTS,
+            "document": cpf((i * 7919 + 12_345_678) % 1_000_000_000),  # 7919 is coprime with 10**9: unique bases
+            "country": country,
+            "language": language,
+            "created_at": created.strftime(SQLITE_TIME),
+            "updated_at": created.strftime(SQLITE_TIME),
+            "version": 1,
+        }
 
 
 def run_flask(db_path: Path, what: str, *flask_args: str) -> None:
@@ -242,7 +247,7 @@ def create_staff_user(db_path: Path) -> None:
 
 def insert_customers(db_path: Path, rows: int) -> None:
     """Bulk insert the fake customers in one transaction."""
-    placeholders = ", ".join("?" for _ in COLUMNS)
+    placeholders = ", ".join(f":{name}" for name in COLUMNS)
     with sqlite3.connect(db_path) as conn:
         conn.executemany(f"INSERT INTO customers ({', '.join(COLUMNS)}) VALUES ({placeholders})", customer_rows(rows))
     conn.close()

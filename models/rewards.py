@@ -10,7 +10,6 @@ from models import Base
 from models.types import UTCDateTime, utcnow
 
 Money = Numeric(12, 2)
-LEDGER_KINDS = ("order", "reversal", "redemption", "signup_bonus")
 
 
 class Tier(Base):

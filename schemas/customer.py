@@ -1,59 +1,57 @@
 """Customer input (validate + normalise) and representation."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from schemas.common import timestamp
+from schemas.rewards import rewards_representation
 from services import customer_rules as rules
 from services.errors import FieldError, InvalidInput
 from services.rewards import rewards_summary, tiers
 
-REPRESENTED_FIELDS = ("id", *rules.MUTABLE_FIELDS)
+REPRESENTED_FIELDS = rules.PUBLIC_FIELDS
 
 
 class Normalised(fields.String):
-    """A string field whose stored form comes from a rule in services.customer_rules."""
+    """A string field whose stored form comes from its rule in services.customer_rules."""
 
-    def __init__(self, rule: Callable[[str, "CustomerInput"], str], **kwargs):
+    def __init__(self, field: rules.CustomerField, **kwargs):
         super().__init__(allow_none=True, **kwargs)
-        self.rule = rule
+        self.field = field
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return self.rule(text, self.root)
+            return self.field.normaliser(self.root.field_context)(text)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
 
-class CustomerInput(Schema):
-    """The writable fields of a customer; absent keys stay absent, null clears."""
+def _declared(field: rules.CustomerField) -> fields.Field:
+    """The marshmallow field of a table entry: numbers are strict JSON integers, the rest normalised text."""
+    if field.integer_range is None:
+        return Normalised(field)
+    low, high = field.integer_range
+    return fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=low, max=high))
+
+
+class CustomerInput(Schema.from_dict({field.name: _declared(field) for field in rules.FIELDS}, name="CustomerFields")):
+    """The writable fields of a customer, one per entry of the table; absent keys stay absent, null clears."""
 
     class Meta:
         unknown = RAISE
 
     def __init__(self, *, phone_region: str, supported_languages: frozenset[str], **kwargs):
         super().__init__(**kwargs)
-        self.phone_region = phone_region
-        self.supported_languages = supported_languages
-
-    email = Normalised(lambda v, s: rules.normalise_email(v))
-    first_name = Normalised(lambda v, s: rules.normalise_name(v))
-    last_name = Normalised(lambda v, s: rules.normalise_name(v))
-    phone_number = Normalised(lambda v, s: rules.normalise_phone(v, s.phone_region))
-    client_member_id = Normalised(lambda v, s: rules.normalise_client_member_id(v))
-    account_id = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=rules.ACCOUNT_ID_MAX))
-    document = Normalised(lambda v, s: rules.normalise_document(v))
-    country = Normalised(lambda v, s: rules.normalise_country(v))
-    language = Normalised(lambda v, s: rules.normalise_language(v, s.supported_languages))
+        self.field_context = rules.FieldContext(phone_region, supported_languages)
 
 
 class NewCustomerInput(CustomerInput):
     """A new customer may bring its own public id (exports carry one)."""
 
-    id = Normalised(lambda v, s: rules.normalise_customer_id(v))
+    id = Normalised(rules.ID_FIELD)
 
 
 def load_customer(schema: CustomerInput, body: dict) -> dict:
@@ -93,6 +91,4 @@ def customer_representation(record: Mapping) -> dict:
 @lru_cache(maxsize=4096)
 def _rewards_json(levels, points: int, cashback_balance) -> dict:
     # Shared between answers (pages repeat the same few pairs); it is only ever serialised, never changed.
-    summary = rewards_summary(points, cashback_balance)
-    summary["cashback_balance"] = f"{summary['cashback_balance']:.2f}"
-    return summary
+    return rewards_representation(rewards_summary(points, cashback_balance))

@@ -9,7 +9,8 @@ from models import ApiKey, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal, current_principal
-from services.errors import NotFound, Unauthenticated
+from services.database import by_public_id
+from services.errors import Unauthenticated
 from services.tokens import new_secret, secret_digest
 
 KEY_PREFIX = "ci_"
@@ -43,9 +44,7 @@ def list_api_keys() -> list[ApiKey]:
 
 def revoke_api_key(key_id: str) -> None:
     """Stop a key from working."""
-    key = db.session.scalars(select(ApiKey).where(ApiKey.id == key_id)).first()
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
+    key = by_public_id(ApiKey, key_id, "API key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         record_activity("api_key.revoked", f"api-key:{key.id}")

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models import User, db
+from services.accounts import create_user
 from services.activity import record_activity
-from services.auth import create_user
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)

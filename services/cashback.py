@@ -16,7 +16,8 @@ from models import Customer, ErpSale, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.customer_rules import normalise_document
-from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
+from services.database import by_public_id
+from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput
 from services.orders import Item, add_order, check_items, order_cashback
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.tokens import new_secret
@@ -210,10 +211,7 @@ def failed_sale_ids() -> list[str]:
 
 def sale_from_id(sale_id: str) -> ErpSale:
     """The sale with this public id."""
-    sale = db.session.scalars(select(ErpSale).where(ErpSale.id == sale_id)).first()
-    if sale is None:
-        raise NotFound(f"No sale {sale_id!r}.")
-    return sale
+    return by_public_id(ErpSale, sale_id, "sale")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from models import Customer, db
+from services.customer_rules import PUBLIC_FIELDS as COLUMNS
 from services.customers import CustomerFilters, filter_conditions
-from services.imports import COLUMNS, FORMULA_STARTS
+from services.imports import FORMULA_STARTS
 
 BATCH = 1000
 E164 = re.compile(r"\+\d{1,15}")

@@ -1,6 +1,12 @@
-"""The field rules of a customer record: each normaliser returns the stored form or raises ValueError."""
+"""The field rules of a customer record: each normaliser returns the stored form or raises ValueError.
+
+FIELDS, at the end, is the one table of the writable fields: the API's input schemas (schemas.customer), the CSV
+import's columns and rules (services.imports), the export's header and the representation all follow it.
+"""
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -10,22 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 E164_MAX = 16  # "+" and at most 15 digits
-ACCOUNT_ID_MAX = 2**31 - 1  # the column is a 32-bit integer
+ACCOUNT_ID_RANGE = (1, 2**31 - 1)  # the column is a 32-bit integer
 CPF_PUNCTUATION = re.compile(r"[.\-/\s]")
-CONTACT_FIELDS = ("email", "phone_number", "client_member_id", "document")
-MUTABLE_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "client_member_id",
-    "account_id",
-    "document",
-    "country",
-    "language",
-)
-# What a customer may change on their own record; email moves through /auth/email, the rest is set by staff.
-SELF_SERVICE_FIELDS = ("first_name", "last_name", "phone_number", "country", "language")
 
 
 def normalise_email(value: str) -> str:
@@ -133,3 +125,67 @@ def normalise_client_member_id(value: str) -> str:
     if not 1 <= len(member_id) <= 32:
         raise ValueError("must be 1..32 characters")
     return member_id
+
+
+def normalise_account_id(value: str) -> int:
+    """An account id written as text (a CSV cell): a whole number in ACCOUNT_ID_RANGE."""
+    low, high = ACCOUNT_ID_RANGE
+    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    return int(value)
+
+
+# --- The table of customer fields: the API's input schemas, the CSV import and the export all follow it. ---
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """The settings some rules take besides the text (DEFAULT_PHONE_REGION, SUPPORTED_LANGUAGES)."""
+
+    phone_region: str
+    supported_languages: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CustomerField:
+    """One writable field of a customer record."""
+
+    name: str
+    # rule(text, *the FieldContext values named in `needs`) -> the stored form; ValueError refuses the text.
+    rule: Callable[..., object]
+    needs: tuple[str, ...] = ()
+    contact: bool = False  # a customer needs at least one contact field
+    self_service: bool = False  # a customer may change it on their own record (else only staff)
+    # Set for a number: a JSON integer in this range in the API; `rule` reads the same from text (CSV).
+    integer_range: tuple[int, int] | None = None
+
+    def normaliser(self, context: FieldContext) -> Callable[[str], object]:
+        """The rule as a function of the text alone, with the settings it needs bound."""
+        if not self.needs:
+            return self.rule
+        rule, settings = self.rule, tuple(getattr(context, need) for need in self.needs)
+        return lambda text: rule(text, *settings)
+
+
+# In the order of the CSV columns and of the representation. Email is not self-service: it moves through
+# /auth/email (a mailed link); a customer never sets their own CPF or account.
+FIELDS: tuple[CustomerField, ...] = (
+    CustomerField("email", normalise_email, contact=True),
+    CustomerField("first_name", normalise_name, self_service=True),
+    CustomerField("last_name", normalise_name, self_service=True),
+    CustomerField("phone_number", normalise_phone, ("phone_region",), contact=True, self_service=True),
+    CustomerField("client_member_id", normalise_client_member_id, contact=True),
+    CustomerField("account_id", normalise_account_id, integer_range=ACCOUNT_ID_RANGE),
+    CustomerField("document", normalise_document, contact=True),
+    CustomerField("country", normalise_country, self_service=True),
+    CustomerField("language", normalise_language, ("supported_languages",), self_service=True),
+)
+# The public id: given only when a customer is created (exports carry one), never changed.
+ID_FIELD = CustomerField("id", normalise_customer_id)
+
+MUTABLE_FIELDS = tuple(field.name for field in FIELDS)
+CONTACT_FIELDS = tuple(field.name for field in FIELDS if field.contact)
+SELF_SERVICE_FIELDS = tuple(field.name for field in FIELDS if field.self_service)
+# The id and the writable fields: the CSV columns (import and export header, in this order) and the stored
+# fields of the representation.
+PUBLIC_FIELDS = (ID_FIELD.name, *MUTABLE_FIELDS)

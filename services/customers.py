@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Customer, db
@@ -15,7 +14,8 @@ from services.activity import record_activity
 from services.cashback import credit_unassigned_sales, forget_sales_of
 from services.context import Principal
 from services.customer_rules import CONTACT_FIELDS, MUTABLE_FIELDS, SELF_SERVICE_FIELDS, email_key, normalise_phone
-from services.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from services.database import unique_conflict
+from services.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.rewards import open_wallet
 
@@ -34,18 +34,13 @@ SORTS = {
     )
 }
 
-# Constraint (PostgreSQL) or column list (SQLite) -> the field a duplicate is reported on.
+# Unique constraint -> the field a duplicate is reported on.
 UNIQUE_FIELDS = {
     "uq_customers_id": "id",
     "uq_customers_email": "email",
     "uq_customers_document": "document",
     "uq_customers_account_id_phone_number": "phone_number",
     "uq_customers_account_id_client_member_id": "client_member_id",
-    "customers.id": "id",
-    "customers.email": "email",
-    "customers.document": "document",
-    "customers.account_id, customers.phone_number": "phone_number",
-    "customers.account_id, customers.client_member_id": "client_member_id",
 }
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -182,11 +177,8 @@ def record_of(customer: Customer) -> dict:
 def _refusals_from_the_database():
     """Turn a unique violation into a Conflict naming the field, and a lost version race into a 412."""
     try:
-        yield
-    except IntegrityError as exc:
-        db.session.rollback()
-        field = _conflicting_field(exc)
-        raise Conflict(field, f"Another customer already has this {field}.") from None
+        with unique_conflict(UNIQUE_FIELDS, "Another customer already has this {field}."):
+            yield
     except StaleDataError:
         db.session.rollback()
         raise PreconditionFailed("The customer changed while this request was being handled.") from None
@@ -202,18 +194,6 @@ def _flush(customer: Customer) -> None:
     """Write pending changes now (to get keys or hit constraints early)."""
     with _refusals_from_the_database():
         db.session.flush()
-
-
-def _conflicting_field(exc: IntegrityError) -> str:
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    if name in UNIQUE_FIELDS:
-        return UNIQUE_FIELDS[name]
-    message = str(exc.orig)
-    for key in sorted(UNIQUE_FIELDS, key=len, reverse=True):
-        if key in message:
-            return UNIQUE_FIELDS[key]
-    raise exc
 
 
 def create_customer(values: dict) -> dict:

@@ -19,7 +19,8 @@ from models.types import utcnow
 from services.activity import record_activity
 from services.context import current_principal
 from services.customer_export import spreadsheet_text
-from services.errors import InvalidInput, NotFound, TooLarge
+from services.database import by_public_id
+from services.errors import InvalidInput, TooLarge
 from services.imports import RowError, Totals, import_customers, read_rows
 from services.tokens import new_secret
 
@@ -196,16 +197,6 @@ def _stored_error(job_pk: int, cells: list[str]) -> dict:
     }
 
 
-def error_summary(job: ImportJob, live: Totals | None) -> dict:
-    """The report's errors: the first ones by line, counts per field and message, and whether more exist."""
-    if live is None:
-        total = sum(count["count"] for count in job.error_counts)
-        return {"errors": job.errors, "error_counts": job.error_counts, "errors_truncated": total > len(job.errors)}
-    total = live.errors_total  # read before the list: the import thread may add to both meanwhile
-    errors = [e.as_dict() for e in list(live.errors)]
-    return {"errors": errors, "error_counts": live.counts(), "errors_truncated": total > len(errors)}
-
-
 def error_lines(job_pk: int) -> Iterator[str]:
     """CSV text: the header, then every row error of a job by line, read a keyset batch at a time."""
     table = ImportRowError.__table__.c
@@ -233,10 +224,7 @@ def error_lines(job_pk: int) -> Iterator[str]:
 
 def job_from_id(job_id: str) -> ImportJob:
     """The job with this public id."""
-    job = db.session.scalars(select(ImportJob).where(ImportJob.id == job_id)).first()
-    if job is None:
-        raise NotFound(f"No import {job_id!r}.")
-    return job
+    return by_public_id(ImportJob, job_id, "import")
 
 
 def live_totals(job_id: str) -> tuple[Totals, float] | None:

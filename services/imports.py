@@ -19,18 +19,20 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from models import Customer, ErpSale, db
 from models.types import utcnow
 from services import customer_rules as rules
 from services.cashback import credit_unassigned_sales
+from services.customers import UNIQUE_FIELDS
+from services.database import unique_violation_field
 from services.errors import InvalidInput
 from services.rewards import open_wallet
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("id", *rules.MUTABLE_FIELDS)
 MODES = ("best_effort", "atomic")
 ON_CONFLICT = ("reject", "update")
 BATCH_ROWS = 10000  # fewer commits: each one also checkpoints the SQLite write-ahead log
@@ -129,29 +131,23 @@ def sorted_counts(counts: dict[tuple[str, str], int]) -> list[dict]:
 
 
 class RowRules:
-    """The customer rules applied to one CSV row of text cells."""
+    """The customer rules (services.customer_rules.FIELDS) applied to one CSV row of text cells."""
 
     def __init__(self, phone_region: str, supported_languages: frozenset[str]):
         self.phone_region = phone_region
+        context = rules.FieldContext(phone_region, supported_languages)
         self.rules: dict[str, Callable[[str], object]] = {
-            "id": rules.normalise_customer_id,
-            "email": rules.normalise_email,
-            "first_name": rules.normalise_name,
-            "last_name": rules.normalise_name,
-            "phone_number": self.phone,
-            "client_member_id": rules.normalise_client_member_id,
-            "account_id": account_number,
-            "document": rules.normalise_document,
-            "country": rules.normalise_country,
-            "language": lambda value: rules.normalise_language(value, supported_languages),
+            field.name: field.normaliser(context) for field in (rules.ID_FIELD, *rules.FIELDS)
         }
+        self._general_phone = self.rules["phone_number"]
+        self.rules["phone_number"] = self.phone
 
     def phone(self, value: str) -> str:
         # phonenumbers costs ~30 µs a number. Ten digits with a NANP area code (2-9) under region US is
         # by far the common case in member files, and phonenumbers always gives "+1" + digits for it.
         if self.phone_region == "US" and NANP_TEN_DIGITS.fullmatch(value):
             return "+1" + value
-        return rules.normalise_phone(value, self.phone_region)
+        return self._general_phone(value)
 
     def apply(self, line: int, row: dict[str, str]) -> tuple[dict, list[RowError]]:
         """The stored form of a row, or the errors that refuse it."""
@@ -179,20 +175,14 @@ def unquoted(cell: str) -> str:
     return cell
 
 
-def account_number(text: str) -> int:
-    """An account id: a whole number from 1 to 2^31-1."""
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= rules.ACCOUNT_ID_MAX:
-        raise ValueError(f"must be a whole number from 1 to {rules.ACCOUNT_ID_MAX}")
-    return int(text)
-
-
 def header_columns(header: list[str]) -> list[str]:
     """Match header cells to customer fields (any case); unknown or repeated columns refuse the file."""
     names = [cell.strip().lower() for cell in header]
-    unknown = [cell for cell, name in zip(header, names, strict=True) if name not in COLUMNS]
+    known = rules.PUBLIC_FIELDS
+    unknown = [cell for cell, name in zip(header, names, strict=True) if name not in known]
     if unknown:
         raise InvalidInput.single(
-            "file", f"has unknown columns {', '.join(map(repr, unknown))}; known columns are {', '.join(COLUMNS)}"
+            "file", f"has unknown columns {', '.join(map(repr, unknown))}; known columns are {', '.join(known)}"
         )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -320,7 +310,7 @@ class CustomerImport:
         self.progress(self.totals)
 
     def _new_row(self, values: dict, now) -> dict:
-        row = dict.fromkeys(COLUMNS)
+        row = dict.fromkeys(rules.PUBLIC_FIELDS)
         row.update(values)
         row["id"] = row["id"] or new_secret(12)
         row.update(created_at=now, updated_at=now, version=1, points=0, cashback_balance=0)
@@ -372,8 +362,8 @@ class CustomerImport:
                     .execution_options(synchronize_session=False)
                 )
             self.totals.updated += 1
-        except Exception as exc:  # noqa: BLE001 - a unique violation of this row only; it is reported
-            if "unique" not in str(exc).lower():
+        except IntegrityError as exc:  # a unique violation of this row only: it is reported
+            if unique_violation_field(exc, UNIQUE_FIELDS) is None:
                 raise
             self._reject_duplicate(line, values, updating=values["id"])
 

@@ -6,16 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from models import Customer, Order, OrderItem, ProductType, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal
-from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, NotFound
+from services.database import by_public_id, unique_conflict
+from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
-from services.rewards import apply_to_wallet, money
+from services.rewards import apply_to_wallet, round_money
 from services.tokens import new_secret
+
+ORDER_UNIQUE_FIELDS = {"uq_orders_external_id": "external_id"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def check_items(items: list[Item], total: Decimal, field: str = "items") -> dict
 
 def order_cashback(items: list[Item], rates: dict[str, Decimal]) -> Decimal:
     """sum(rate x value x qty), rounded half-up to cents."""
-    return money(sum((rates[i.type] / 100 * i.value * i.qty for i in items), Decimal(0)))
+    return round_money(sum((rates[i.type] / 100 * i.value * i.qty for i in items), Decimal(0)))
 
 
 def add_order(
@@ -63,7 +65,7 @@ def add_order(
     order = Order(
         id=new_secret(12),
         customer_pk=customer.pk,
-        total=money(total),
+        total=round_money(total),
         points=math.floor(total),
         cashback=order_cashback(items, rates),
         status="active",
@@ -71,12 +73,9 @@ def add_order(
         external_id=external_id,
     )
     db.session.add(order)
-    try:
+    with unique_conflict(ORDER_UNIQUE_FIELDS, "An order with this external_id already exists."):
         db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("external_id", "An order with this external_id already exists.") from None
-    db.session.add_all(OrderItem(order_pk=order.pk, type=i.type, value=money(i.value), qty=i.qty) for i in items)
+    db.session.add_all(OrderItem(order_pk=order.pk, type=i.type, value=round_money(i.value), qty=i.qty) for i in items)
     _, summary = apply_to_wallet(
         customer.pk, kind="order", points=order.points, amount=order.cashback, order_pk=order.pk
     )
@@ -117,8 +116,8 @@ def reverse_order(order_id: str) -> tuple[Order, dict | None]:
 
 def order_from_id(order_id: str, viewer: Principal | None = None) -> Order:
     """The order with this public id (a customer sees only their own)."""
-    order = db.session.scalars(select(Order).where(Order.id == order_id)).first()
-    if order is None or (viewer is not None and not viewer.may_see(order.customer_pk)):
+    order = by_public_id(Order, order_id, "order")
+    if viewer is not None and not viewer.may_see(order.customer_pk):
         raise NotFound(f"No order {order_id!r}.")
     return order
 

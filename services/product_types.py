@@ -7,7 +7,8 @@ from sqlalchemy import exists, select
 from models import ErpSale, OrderItem, ProductType, db
 from models.types import utcnow
 from services.activity import record_activity
-from services.errors import Conflict, NotFound
+from services.database import by_public_id
+from services.errors import Conflict
 
 
 def _kept_sales_use(code: str) -> bool:
@@ -23,10 +24,7 @@ def list_product_types() -> list[ProductType]:
 
 def product_type(code: str) -> ProductType:
     """One product type."""
-    found = db.session.get(ProductType, code)
-    if found is None:
-        raise NotFound(f"No product type {code!r}.")
-    return found
+    return by_public_id(ProductType, code, "product type")
 
 
 def put_product_type(code: str, cashback_percent: Decimal) -> tuple[ProductType, bool]:

@@ -18,7 +18,6 @@ CENT = Decimal("0.01")
 # The largest balances the columns hold: points are 32-bit integers, cashback NUMERIC(12, 2).
 MAX_POINTS = 2**31 - 1
 MAX_BALANCE = Decimal("9999999999.99")
-DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def tiers() -> tuple[TierInfo, ...]:
     return _tiers_cached(db.engine)
 
 
-def money(value: Decimal) -> Decimal:
+def round_money(value: Decimal) -> Decimal:
     """Round half-up to cents."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -69,7 +68,7 @@ def _summary(levels: tuple[TierInfo, ...], points: int, cashback_balance: Decima
         ("next_tier", following.tier if following else None),
         ("next_tier_name", following.name if following else None),
         ("next_tier_progress", progress),
-        ("cashback_balance", money(cashback_balance)),
+        ("cashback_balance", round_money(cashback_balance)),
     )
 
 
@@ -81,7 +80,7 @@ def apply_to_wallet(
     The balance check and the change are the same statement, so concurrent writers can never take the
     balance below zero; a refusal raises BusinessRuleViolation and changes nothing.
     """
-    amount = money(amount)
+    amount = round_money(amount)
     # Summed as 64-bit, so the guard itself cannot overflow the 32-bit column it protects.
     new_points = cast(Customer.points, BigInteger) + points
     new_balance = Customer.cashback_balance + amount
@@ -105,7 +104,7 @@ def apply_to_wallet(
         amount=amount,
         order_pk=order_pk,
         points_balance=new_balances.points,
-        cashback_balance=money(new_balances.cashback_balance),
+        cashback_balance=round_money(new_balances.cashback_balance),
         actor=principal.label if principal else None,
     )
     db.session.add(entry)
@@ -124,7 +123,7 @@ def redeem(customer: Customer, amount: Decimal) -> tuple[LedgerEntry, dict]:
     if amount <= 0:
         raise InvalidInput.single("amount", "must be more than 0")
     entry, summary = apply_to_wallet(customer.pk, kind="redemption", points=0, amount=-amount)
-    record_activity("cashback.redeemed", f"customer:{customer.id}", amount=str(money(amount)))
+    record_activity("cashback.redeemed", f"customer:{customer.id}", amount=str(round_money(amount)))
     db.session.commit()
     return entry, summary
 

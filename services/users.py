@@ -5,11 +5,13 @@ from sqlalchemy import select
 from models import User, db
 from models.types import utcnow
 from models.user import ROLES
+from services.accounts import ACCOUNT_UNIQUE_FIELDS, EMAIL_TAKEN, create_user, customer_for_email, normalised_email
 from services.activity import record_activity
-from services.auth import commit_or_conflict, create_user, customer_for_email, end_user_sessions, normalised_email
-from services.errors import Conflict, InvalidInput, NotFound
+from services.database import by_public_id, unique_conflict
+from services.errors import Conflict, InvalidInput
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.passwords import BCRYPT_PREFIXES
+from services.sessions import end_user_sessions
 from services.tokens import new_secret
 
 MANAGED_ROLES = ("admin", "staff")
@@ -18,10 +20,7 @@ IMPORTABLE_HASHES = (*BCRYPT_PREFIXES, "$argon2id$", "$argon2i$")
 
 def user_from_id(user_id: str) -> User:
     """The user with this public id."""
-    user = db.session.scalars(select(User).where(User.id == user_id)).first()
-    if user is None:
-        raise NotFound(f"No user {user_id!r}.")
-    return user
+    return by_public_id(User, user_id, "user")
 
 
 OLDEST_FIRST = Ordering("users", [(User.pk, False, False)])
@@ -42,7 +41,8 @@ def add_user(email: str, password: str, role: str) -> User:
     user.email_verified = True  # an admin vouches for the address
     db.session.flush()
     record_activity("user.created", f"user:{user.id}", role=role)
-    commit_or_conflict("email", "A user with this email already exists.")
+    with unique_conflict(ACCOUNT_UNIQUE_FIELDS, EMAIL_TAKEN):
+        db.session.commit()
     return user
 
 
@@ -74,9 +74,7 @@ def _user_leaving_admins(user_id: str, field: str) -> User:
     """
     active_admins = select(User.pk).where(User.role == "admin", User.active.is_(True)).with_for_update()
     admins = set(db.session.scalars(active_admins))
-    user = db.session.scalars(select(User).where(User.id == user_id).execution_options(populate_existing=True)).first()
-    if user is None:
-        raise NotFound(f"No user {user_id!r}.")
+    user = by_public_id(User, user_id, "user", fresh=True)
     if user.pk in admins and not admins - {user.pk}:
         db.session.rollback()
         raise Conflict(
@@ -105,9 +103,10 @@ def import_user(email: str, password_hash: str, role: str = "customer", **names:
         active=True,
     )
     if db.session.scalar(select(User.pk).where(User.email == user.email)) is not None:
-        raise Conflict("email", "A user with this email already exists.")
+        raise Conflict("email", EMAIL_TAKEN)
     db.session.add(user)
     db.session.flush()
     record_activity("user.imported", f"user:{user.id}", actor="system", role=role)
-    commit_or_conflict("email", "A user with this email already exists.")
+    with unique_conflict(ACCOUNT_UNIQUE_FIELDS, EMAIL_TAKEN):
+        db.session.commit()
     return user

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -23,10 +24,11 @@ from app import create_app
 from models import Customer, ProductType, User, UserSession, db
 from models.types import utcnow
 from services.passwords import hash_password
-from services.rewards import DEFAULT_PRODUCT_TYPES
 from services.tokens import new_secret
 
 REFERENCE_TABLES = {"tiers", "product_types"}  # seeded by migrations
+# The product types the migration seeds (0003_rewards_orders_ledger_sales), put back after each test.
+DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
 

@@ -27,7 +27,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "200"))
 SEED = os.environ.get("FUZZ_SEED", "20261201")
 # They end the caller's session, revoke the key in use or demote the admin: run last, in a pass of their own.
-SESSION_ENDING = ("api.auth.logout", "api.auth.change_password", "api.api_keys.revoke_api_key", "api.users.update_user")
+SESSION_ENDING = ("logout", "change_password", "revoke_api_key", "update_user")
 
 
 def _operation_ids() -> dict[str, list[str]]:

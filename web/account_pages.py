@@ -2,7 +2,7 @@
 
 from flask import Blueprint, render_template, request
 
-from services import auth
+from services import accounts
 from services.errors import Conflict, InvalidInput
 
 pages = Blueprint("account_pages", __name__)
@@ -25,20 +25,20 @@ ADDRESS_TAKEN = "This address belongs to another account."
 def verify_form():
     """Show the button that confirms the address (and, for a claim link, the password fields)."""
     token = request.args.get("token", "")[:256]
-    return render_template("verify.html", token=token, kind=auth.confirmation_kind(token), error=None)
+    return render_template("verify.html", token=token, kind=accounts.confirmation_kind(token), error=None)
 
 
 @pages.post("/verify")
 def verify_submit():
     """Confirm the address with the mailed token."""
     token, password = _form_token(), request.form.get("password")
-    kind = auth.confirmation_kind(token)
+    kind = accounts.confirmation_kind(token)
     if kind == "claim":
         error = _password_form_error(password or "")
         if error:
             return render_template("verify.html", token=token, kind=kind, error=error), 400
     try:
-        auth.confirm(token, password)
+        accounts.confirm(token, password)
     except InvalidInput as exc:
         if kind == "claim" and exc.errors[0].field == "password":
             return render_template("verify.html", token=token, kind=kind, error=_sentence(exc)), 400
@@ -77,7 +77,7 @@ def reset_submit():
     if error:
         return render_template("reset.html", token=token, error=error), 400
     try:
-        auth.confirm_reset(token, password)
+        accounts.confirm_reset(token, password)
     except InvalidInput as exc:
         return render_template("reset.html", token=token, error=exc.errors[0].message.capitalize() + "."), 400
     return render_template(

@@ -8,9 +8,9 @@ import pytest
 
 from config import ConfigurationError, load_settings
 from models import ImportJob
+from schemas.imports import error_summary
 from services.customer_export import spreadsheet_text
 from services.customer_rules import CONTROL_CHARACTERS, normalise_phone
-from services.import_jobs import error_summary
 from services.imports import RowError, RowRules, Totals, import_customers
 
 

@@ -1,37 +1,29 @@
-"""Signing up, signing in and out, refreshing, resetting and changing passwords, verifying email."""
+"""Accounts: opening one, proving its mailbox (verify and claim links), resetting and changing its password,
+moving it to another address, creating users, and linking an account to its customer record."""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from models import Customer, OneTimeToken, RefreshToken, User, UserSession, db
+from models import Customer, OneTimeToken, User, db
 from models.types import utcnow
 from services import mail
 from services.activity import record_activity
-from services.context import Principal, client_address_var
-from services.customer_rules import email_key, normalise_email
-from services.errors import Conflict, InvalidInput, Unauthenticated
-from services.passwords import hash_password, needs_rehash, password_problem, spend_verification_time, verify_password
+from services.context import Principal
+from services.customer_rules import normalise_email
+from services.database import unique_conflict
+from services.errors import Conflict, InvalidInput
+from services.passwords import hash_password, password_problem, spend_verification_time, verify_password
 from services.rewards import open_wallet
-from services.tokens import InvalidToken, TokenCodec, new_secret, secret_digest
+from services.sessions import end_user_sessions
+from services.tokens import new_secret, secret_digest
 
-SIGN_IN_REFUSED = "The email or password is not right."
-TOKEN_REFUSED = "The token is not valid, or no longer valid."  # noqa: S105 - a message, not a secret
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-
-def token_codec() -> TokenCodec:
-    """The app's token codec."""
-    return current_app.extensions["token_codec"]
+ADDRESS_TAKEN = "This address already belongs to another account."
+EMAIL_TAKEN = "A user with this email already exists."
+# The unique constraints a write of an account can hit: each means another account or record has the address.
+ACCOUNT_UNIQUE_FIELDS = {"uq_users_email": "email", "uq_users_customer_pk": "email", "uq_customers_email": "email"}
 
 
 def normalised_email(email: str, field: str = "email") -> str:
@@ -56,7 +48,7 @@ def create_user(email: str, password: str, role: str) -> User:
     email = normalised_email(email)
     _check_password_policy(password, email)
     if db.session.scalar(select(User.pk).where(User.email == email)) is not None:
-        raise Conflict("email", "A user with this email already exists.")
+        raise Conflict("email", EMAIL_TAKEN)
     user = User(
         id=_new_user_id(),
         email=email,
@@ -67,15 +59,6 @@ def create_user(email: str, password: str, role: str) -> User:
     )
     db.session.add(user)
     return user
-
-
-def commit_or_conflict(field: str, detail: str) -> None:
-    """Commit; a unique violation (a concurrent duplicate) becomes a Conflict on `field`."""
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(field, detail) from None
 
 
 def signup(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> None:
@@ -191,109 +174,6 @@ def _mail_signup_attempt(email: str, owner: User | None) -> None:
     )
 
 
-def _start_session(user: User) -> TokenPair:
-    codec = token_codec()
-    now = utcnow()
-    session = UserSession(
-        id=new_secret(16),
-        user_pk=user.pk,
-        created_at=now,
-        expires_at=now + timedelta(seconds=codec.refresh_ttl),
-        client_address=client_address_var.get(),
-    )
-    db.session.add(session)
-    db.session.flush()  # the session row must exist before its refresh token refers to it
-    return _issue_pair(user, session)
-
-
-def _issue_pair(user: User, session: UserSession) -> TokenPair:
-    codec = token_codec()
-    refresh = codec.issue_refresh(user_id=user.id, session_id=session.id)
-    access = codec.issue_access(user_id=user.id, role=user.role, session_id=session.id)
-    db.session.add(
-        RefreshToken(
-            jti=refresh.jti,
-            session_id=session.id,
-            expires_at=datetime.fromtimestamp(refresh.expires_at, UTC),
-        )
-    )
-    return TokenPair(access.token, refresh.token, codec.access_ttl)
-
-
-def login(email: str, password: str) -> TokenPair:
-    """Check the credentials and open a session; every refusal looks and takes the same."""
-    email = email_key(email)
-    user = db.session.scalars(select(User).where(User.email == email)).first()
-    if user is None:
-        spend_verification_time(password)
-    if user is None or not verify_password(user.password_hash, password) or not user.active:
-        record_activity("auth.login_failed", f"email:{email}", actor=f"user:{user.id}" if user else None)
-        db.session.commit()
-        raise Unauthenticated(SIGN_IN_REFUSED)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    pair = _start_session(user)
-    record_activity("auth.login", f"user:{user.id}", actor=f"user:{user.id}")
-    db.session.commit()
-    return pair
-
-
-def refresh(refresh_token: str) -> TokenPair:
-    """Swap a refresh token for a new pair; a token used twice ends its whole session."""
-    try:
-        claims = token_codec().decode(refresh_token, "refresh")
-    except InvalidToken:
-        raise Unauthenticated(TOKEN_REFUSED) from None
-    row = db.session.execute(
-        select(RefreshToken, UserSession, User)
-        .join(UserSession, RefreshToken.session_id == UserSession.id)
-        .join(User, UserSession.user_pk == User.pk)
-        .where(RefreshToken.jti == claims["jti"])
-    ).first()
-    if row is None:
-        raise Unauthenticated(TOKEN_REFUSED)
-    token, session, user = row
-    session_id, user_id = session.id, user.id
-    if session.ended_at is not None or not user.active or session.expires_at <= utcnow():
-        raise Unauthenticated(TOKEN_REFUSED)
-    # Marking the token used is one conditional UPDATE, so two concurrent refreshes cannot both win.
-    unused = (RefreshToken.jti == token.jti, RefreshToken.used_at.is_(None))
-    claimed = db.session.execute(update(RefreshToken).where(*unused).values(used_at=utcnow())).rowcount
-    if claimed != 1:
-        db.session.rollback()
-        _end_sessions([session_id], "refresh_token_reused")
-        record_activity("auth.refresh_reused", f"user:{user_id}", actor=f"user:{user_id}", session=session_id)
-        db.session.commit()
-        raise Unauthenticated(TOKEN_REFUSED)
-    pair = _issue_pair(user, session)
-    db.session.commit()
-    return pair
-
-
-def _end_sessions(session_ids: list[str], reason: str) -> None:
-    if session_ids:
-        db.session.execute(
-            update(UserSession)
-            .where(UserSession.id.in_(session_ids), UserSession.ended_at.is_(None))
-            .values(ended_at=utcnow(), end_reason=reason)
-        )
-
-
-def end_user_sessions(user: User, reason: str, *, keep: str | None = None) -> None:
-    """End every open session of the user, except `keep`."""
-    condition = [UserSession.user_pk == user.pk, UserSession.ended_at.is_(None)]
-    if keep is not None:
-        condition.append(UserSession.id != keep)
-    db.session.execute(update(UserSession).where(*condition).values(ended_at=utcnow(), end_reason=reason))
-
-
-def logout(principal: Principal) -> None:
-    """End the caller's session: its access and refresh tokens stop working."""
-    _end_sessions([principal.session_id], "logout")
-    record_activity("auth.logout", principal.label)
-    db.session.commit()
-
-
 def request_reset(email: str) -> None:
     """Mail a single-use reset link if the email belongs to an active user; say nothing either way."""
     try:
@@ -384,7 +264,8 @@ def confirm_reset(raw_token: str, password: str) -> None:
     _set_password(user, password, "password_reset")
     _prove_mailbox(user)  # the reset link reached this mailbox
     record_activity("auth.reset", f"user:{user.id}", actor=f"user:{user.id}")
-    commit_or_conflict("email", "This address already belongs to another account.")
+    with unique_conflict(ACCOUNT_UNIQUE_FIELDS, ADDRESS_TAKEN):
+        db.session.commit()
     mail.send_mail(
         user.email,
         "Your password was changed",
@@ -405,7 +286,8 @@ def verify_email(raw_token: str, password: str | None = None) -> None:
         _set_password(user, password, "account_claimed")
     _prove_mailbox(user)
     record_activity("auth.email_verified", f"user:{user.id}", actor=f"user:{user.id}", link=token.purpose)
-    commit_or_conflict("email", "This address already belongs to another account.")
+    with unique_conflict(ACCOUNT_UNIQUE_FIELDS, ADDRESS_TAKEN):
+        db.session.commit()
 
 
 def request_email_change(principal: Principal, new_email: str) -> None:
@@ -441,14 +323,15 @@ def confirm_email_change(raw_token: str) -> None:
     new_email, old_email = token.email, user.email
     if _address_taken(new_email, user):
         db.session.rollback()
-        raise Conflict("email", "This address already belongs to another account.")
+        raise Conflict("email", ADDRESS_TAKEN)
     user.email, user.email_verified, user.updated_at = new_email, True, utcnow()
     if user.customer_pk is not None:
         customer = db.session.get(Customer, user.customer_pk)
         customer.email = new_email
         customer.updated_at = max(utcnow(), customer.updated_at + timedelta(microseconds=1))
     record_activity("auth.email_changed", f"user:{user.id}", actor=f"user:{user.id}")
-    commit_or_conflict("email", "This address already belongs to another account.")
+    with unique_conflict(ACCOUNT_UNIQUE_FIELDS, ADDRESS_TAKEN):
+        db.session.commit()
     mail.send_mail(
         old_email,
         "The email address of your account was changed",
@@ -477,24 +360,6 @@ def change_password(principal: Principal, current_password: str, new_password: s
     end_user_sessions(user, "password_changed", keep=principal.session_id)
     record_activity("auth.password_changed", principal.label)
     db.session.commit()
-
-
-# Built once: this runs on every authenticated request, and building the statement costs more than running it.
-SESSION_OF_TOKEN = (
-    select(User.pk, User.id, User.role, User.customer_pk, User.active, UserSession.ended_at, UserSession.expires_at)
-    .join(UserSession, UserSession.user_pk == User.pk)
-    .where(UserSession.id == bindparam("sid"), User.id == bindparam("sub"))
-)
-
-
-def principal_from_access_claims(claims: dict) -> Principal:
-    """The caller behind a valid access token, if its session and user are still good."""
-    row = db.session.execute(SESSION_OF_TOKEN, {"sid": claims["sid"], "sub": claims["sub"]}).first()
-    if row is None or not row.active or row.ended_at is not None or row.expires_at <= utcnow():
-        raise Unauthenticated("The session of this token has ended.")
-    return Principal(
-        kind="user", id=row.id, pk=row.pk, role=row.role, customer_pk=row.customer_pk, session_id=claims["sid"]
-    )
 
 
 def me(principal: Principal) -> tuple[User, Customer | None]:
