@@ -17,7 +17,9 @@ from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
-from flask_migrate import Migrate
+from flask import current_app, has_app_context
+from flask.signals import appcontext_popped, appcontext_pushed
+from flask_migrate import Migrate, upgrade
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,20 +35,21 @@ from api.responses import OrjsonJsonifier
 from api.security import authorize_request, operation_roles
 from api.validation import VALIDATOR_MAP, UploadRequest
 from cli import register_commands
-from config import load_settings
+from config import Settings, load_settings
 from models import db
 from services.bootstrap import create_first_admin
 from services.context import read_only_var
 from services.import_jobs import mark_interrupted_jobs
 from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
-from services.tokens import TokenCodec
+from services.sessions import codec_for
+from services.settings import bind_settings
 from web.account_pages import pages as account_pages
 from web.security_headers import SecurityHeadersMiddleware
 from web.static_files import register_static_files
 
 BASE_DIR = Path(__file__).resolve().parent
-# Each has its rule in the setting RATE_LIMIT_<NAME>.
+# Each has its rule in the setting RATE_LIMIT_<NAME> (settings.rate_limit_<name>).
 RATE_LIMITED = ("login", "signup", "reset", "refresh", "password", "email")
 # Answers and pages that carry a token or an API key: no browser or proxy may keep a copy.
 SECRET_PATHS = frozenset({"/api/auth/login", "/api/auth/refresh", "/api/api-keys", "/verify", "/reset"})
@@ -86,12 +89,12 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN" if read_only_var.get() else "BEGIN IMMEDIATE")
 
 
-def served_specification(settings: dict) -> dict:
+def served_specification(settings: Settings) -> dict:
     """swagger.yml as it is, with this service's settings filled in where the spec states them."""
     with open(BASE_DIR / "swagger.yml", encoding="utf-8") as spec_file:
         specification = yaml.safe_load(spec_file)
     limit = specification["components"]["parameters"]["Limit"]["schema"]
-    limit.update(maximum=settings["PAGE_SIZE_MAX"], default=settings["PAGE_SIZE_DEFAULT"])
+    limit.update(maximum=settings.page_size_max, default=settings.page_size_default)
     return specification
 
 
@@ -121,11 +124,21 @@ class SpecAsWrittenMiddleware(SwaggerUIMiddleware):
         self.router.mount(api.base_path, app=api.router)
 
 
+def _bind_app_settings(flask_app, **_signal) -> None:
+    """One of this app's contexts was pushed: its Settings are the ones services.settings answers."""
+    bind_settings(flask_app.extensions["settings"])
+
+
+def _bind_outer_settings(_flask_app, **_signal) -> None:
+    """One of this app's contexts was popped: the app context around it, if any, is current again."""
+    bind_settings(current_app.extensions.get("settings") if has_app_context() else None)
+
+
 def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings(overrides)
-    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
-    token_codec = TokenCodec(settings["SECRET_KEY"], settings["ACCESS_TOKEN_TTL"], settings["REFRESH_TOKEN_TTL"])
+    configure_logging(settings.log_level, settings.log_format)
+    token_codec = codec_for(settings)
     specification = served_specification(settings)
     roles = operation_roles(specification)
     base_path = specification["servers"][0]["url"].rstrip("/")
@@ -148,21 +161,21 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
             partial(
                 RequestContextMiddleware,
                 state={"token_codec": token_codec},
-                trusted_proxies=settings["TRUSTED_PROXIES"],
+                trusted_proxies=settings.trusted_proxies,
             ),
             # Outside the error handlers, so their answers carry the headers too.
             partial(
                 SecurityHeadersMiddleware,
                 no_store_paths=SECRET_PATHS,
                 docs_prefix=f"{base_path}/ui/",
-                hsts=settings["APP_ENV"] == "production" and settings["PUBLIC_BASE_URL"].startswith("https://"),
+                hsts=settings.production and settings.public_base_url.startswith("https://"),
             ),
             ServerErrorMiddleware,
             ExceptionMiddleware,
             partial(
                 BodySizeLimitMiddleware,
-                max_bytes=settings["MAX_REQUEST_BYTES"],
-                larger={"/api/customers/import": settings["MAX_IMPORT_BYTES"]},
+                max_bytes=settings.max_request_bytes,
+                larger={"/api/customers/import": settings.max_import_bytes},
             ),
             SpecAsWrittenMiddleware,
             RoutingMiddleware,
@@ -170,7 +183,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
             SecurityMiddleware,
             RequestValidationMiddleware,
             # Off in production it would still route every request again, for nothing.
-            *([ResponseValidationMiddleware] if settings["VALIDATE_RESPONSES"] else []),
+            *([ResponseValidationMiddleware] if settings.validate_responses else []),
             LifespanMiddleware,
             ContextMiddleware,
         ],
@@ -178,18 +191,21 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         validator_map=VALIDATOR_MAP,
         strict_validation=True,
         pythonic_params=True,  # `from` becomes `from_` in handlers
-        validate_responses=settings["VALIDATE_RESPONSES"],
+        validate_responses=settings.validate_responses,
     )
-    docs = settings["API_DOCS"]
+    docs = settings.api_docs
     app.add_api(specification, swagger_ui_options=SwaggerUIOptions(serve_spec=docs, swagger_ui=docs))
     flask_app = app.app
     flask_app.request_class = UploadRequest
     register_static_files(flask_app)
-    flask_app.config.update(settings)
+    flask_app.config.update(settings.flask_config())
+    flask_app.extensions["settings"] = settings
+    appcontext_pushed.connect(_bind_app_settings, flask_app)
+    appcontext_popped.connect(_bind_outer_settings, flask_app)
     flask_app.extensions["token_codec"] = token_codec
     flask_app.extensions["rate_limits"] = RateLimits(
-        settings["RATE_LIMIT_STORAGE_URL"],
-        {name: settings[f"RATE_LIMIT_{name.upper()}"] for name in RATE_LIMITED},
+        settings.rate_limit_storage_url,
+        {name: getattr(settings, f"rate_limit_{name}") for name in RATE_LIMITED},
     )
     db.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
@@ -198,10 +214,10 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     register_commands(flask_app)
     flask_app.register_blueprint(account_pages)
 
-    if settings["AUTO_MIGRATE"]:
+    if settings.auto_migrate:
         with flask_app.app_context():
-            migrate_to_head()
-            if settings["APP_ENV"] == "development":
+            migrate_to_head(partial(upgrade, directory=str(MIGRATIONS_DIR)))
+            if settings.app_env == "development":
                 create_first_admin()
     return app
 
@@ -225,4 +241,5 @@ if __name__ == "__main__":
     service = create_app()
     # log_config=None keeps the service's own log format instead of uvicorn's. proxy_headers=False:
     # the app alone decides which X-Forwarded-For to believe (TRUSTED_PROXIES).
-    service.run(host=service.app.config["HOST"], port=service.app.config["PORT"], log_config=None, proxy_headers=False)
+    served = service.app.extensions["settings"]
+    service.run(host=served.host, port=served.port, log_config=None, proxy_headers=False)

@@ -6,14 +6,17 @@ import os
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from schemas.accounts import NewUserInput
+from schemas.common import load_input
 from services.cashback import failed_sale_ids, retry
 from services.customer_export import export_rows
 from services.customers import CustomerFilters
 from services.errors import ServiceError
 from services.imports import MODES, ON_CONFLICT, import_customers
+from services.settings import current_settings
 from services.users import MANAGED_ROLES, add_user, import_user
 
 users_cli = AppGroup("users", help="Manage the people who sign in.")
@@ -28,7 +31,8 @@ def create_user_command(email: str, role: str, password: str | None) -> None:
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = add_user(email, password, role)
+        values = load_input(NewUserInput(), {"email": email, "password": password, "role": role})  # as POST /users
+        user = add_user(values["email"], values["password"], values["role"])
     except ServiceError as exc:
         raise click.ClickException(_reason(exc)) from None
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
@@ -46,11 +50,14 @@ def import_users_command(csv_file) -> None:
     if missing:
         raise click.ClickException(f"the header needs the columns {', '.join(sorted(missing))}")
     imported = refused = 0
+    signup_bonus = current_settings().signup_bonus_cashback
     for line, row in enumerate(reader, start=2):
         row = {key.strip().lower(): (value or "").strip() for key, value in row.items() if key}
         names = {k: row.get(k) or None for k in ("first_name", "last_name")}
         try:
-            import_user(row["email"], row["password_hash"], row.get("role") or "customer", **names)
+            import_user(
+                row["email"], row["password_hash"], row.get("role") or "customer", signup_bonus=signup_bonus, **names
+            )
             imported += 1
         except ServiceError as exc:
             refused += 1
@@ -76,7 +83,7 @@ def import_customers_command(csv_path: str, mode: str, on_conflict: str) -> None
     with open(csv_path, "rb") as raw, click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
         stream = _ProgressReader(raw, bar)
         try:
-            totals = import_customers(stream, mode=mode, on_conflict=on_conflict)
+            totals = import_customers(stream, mode=mode, on_conflict=on_conflict, settings=current_settings())
         except ServiceError as exc:
             raise click.ClickException(_reason(exc)) from None
     for error in totals.errors:
@@ -109,7 +116,7 @@ class _ProgressReader(io.RawIOBase):
 @click.option("--account-id", type=click.IntRange(1, 2**31 - 1))
 def export_customers_command(account_id: int | None) -> None:
     """Write customers as CSV to standard output (`> out.csv`)."""
-    rows = export_rows(CustomerFilters(account_id=account_id), current_app.config["DEFAULT_PHONE_REGION"])
+    rows = export_rows(CustomerFilters(account_id=account_id), current_settings().default_phone_region)
     for chunk in rows:
         click.echo(chunk, nl=False)
 
@@ -121,10 +128,11 @@ cashback_cli = AppGroup("cashback", help="Reconcile ERP sales with the partner c
 def retry_failed_command() -> None:
     """Send every sale whose forwarding failed to the partner again."""
     ids = failed_sale_ids()
+    settings = current_settings()
     sent = 0
     for sale_id in ids:
         try:
-            sale = retry(sale_id)
+            sale = retry(sale_id, settings)
         except ServiceError as exc:
             raise click.ClickException(_reason(exc)) from None
         sent += sale.status == "sent"

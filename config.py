@@ -1,8 +1,18 @@
-"""Settings read from the environment (and an optional .env file), with safe defaults."""
+"""Settings read from the environment (and an optional .env file), with safe defaults.
 
+`load_settings()` builds one frozen `Settings` at start-up: every setting is a typed attribute, named as its
+environment variable in lower case (PAGE_SIZE_MAX -> settings.page_size_max). A value the service cannot run
+with, an override naming no setting, or an override of the wrong type raises ConfigurationError naming it.
+"""
+
+import dataclasses
+import difflib
 import ipaddress
 import os
 import secrets
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -12,46 +22,36 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
 ENVIRONMENTS = ("development", "test", "production")
+MAIL_BACKENDS = ("console", "smtp")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _flag(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    return value.strip().lower() in ("1", "true", "yes", "on")
+class ConfigurationError(RuntimeError):
+    """The environment describes a configuration the service refuses to run with."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value if value else default
+def _normalised(convert: Callable) -> dict:
+    """Field metadata: how a given value (from the environment or an override) is put in canonical form."""
+    return {"normalise": convert}
 
 
-def _decimal(name: str, value: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ConfigurationError(f"{name} must be a number, not {value!r}") from None
-    if not number.is_finite() or number < 0:
-        raise ConfigurationError(f"{name} must be a number of at least 0, not {value!r}")
-    return number
+def _upper(value: str) -> str:
+    return value.upper()
 
 
-def _money(name: str, value: str) -> Decimal:
-    return _decimal(name, value).quantize(Decimal("0.01"))
+def _base_url(value: str) -> str:
+    return value.rstrip("/")
 
 
-def _networks(name: str, value) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated IP addresses or CIDR networks, parsed once; a bad entry is named."""
-    entries = value.split(",") if isinstance(value, str) else value
-    networks = []
-    for entry in entries:
-        entry = entry.strip() if isinstance(entry, str) else entry
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry))
-        except ValueError as error:
-            raise ConfigurationError(f"{name}: {entry!r} is not an IP address or CIDR network ({error})") from None
-    return tuple(networks)
+def _languages(value: frozenset[str]) -> frozenset[str]:
+    return frozenset(code.strip().lower() for code in value if code.strip())
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
 
 
 def _absolute_sqlite_url(url: str) -> str:
@@ -63,6 +63,205 @@ def _absolute_sqlite_url(url: str) -> str:
     if path == ":memory:" or path.startswith("file:"):
         return url
     return prefix + str(BASE_DIR / path)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service, typed; built once at start-up by load_settings (docs: DESIGN.md section 2)."""
+
+    app_env: str = "development"  # development, test or production
+    # JWT signing key (and, derived from it, the cursor signing key); generated once in instance/ in development.
+    secret_key: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How mails link back to the service; http://HOST:PORT unless given.
+    public_base_url: str = field(default="http://127.0.0.1:8000", metadata=_normalised(_base_url))
+    # Proxies whose X-Forwarded-For is believed; nobody by default, so a client cannot pick its address.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    database_url: str = field(
+        default=f"sqlite:///{BASE_DIR / 'instance' / 'customers.db'}", metadata=_normalised(_absolute_sqlite_url)
+    )
+    # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
+    # rather than opening and closing overflow connections under load.
+    database_pool_size: int = 10
+    auto_migrate: bool = True  # false by default in production
+    log_level: str = field(default="INFO", metadata=_normalised(_upper))
+    log_format: str = "json"
+    default_phone_region: str = field(default="US", metadata=_normalised(_upper))
+    supported_languages: frozenset[str] = field(default=frozenset(), metadata=_normalised(_languages))
+    page_size_default: int = 20
+    page_size_max: int = 100
+    max_request_bytes: int = 1024 * 1024
+    validate_responses: bool = True  # false by default in production
+    # Swagger UI at /api/ui/ and the spec at /api/openapi.json; off, both answer 404.
+    api_docs: bool = True
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 24 * 3600
+    reset_token_ttl: int = 1800
+    verify_token_ttl: int = 2 * 24 * 3600
+    mail_backend: str = "console"  # console or smtp
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = False
+    smtp_timeout: int = 10
+    mail_from: str = "no-reply@localhost"
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_login: str = "10/minute;100/hour"
+    rate_limit_signup: str = "5/minute;50/hour"
+    rate_limit_reset: str = "5/minute;20/hour"
+    rate_limit_refresh: str = "30/minute"
+    rate_limit_password: str = "5/15 minutes"  # noqa: S105 - a rate, not a password
+    rate_limit_email: str = "5/minute;20/hour"
+    cashback_api_url: str = ""  # empty: sales are kept, not forwarded
+    cashback_api_timeout: Decimal = Decimal("5")
+    max_import_bytes: int = 1024**3
+    import_sync_max_bytes: int = 1024 * 1024
+    import_dir: Path = INSTANCE_DIR / "imports"
+    import_report_max_errors: int = 1000
+    signup_bonus_cashback: Decimal = field(default=Decimal("0.00"), metadata=_normalised(_money))
+
+    def __post_init__(self) -> None:
+        for name, kind in _FIELD_TYPES.items():
+            _check_type(name, kind, getattr(self, name))
+        if self.app_env not in ENVIRONMENTS:
+            raise ConfigurationError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.app_env!r}")
+        if not self.secret_key:
+            raise ConfigurationError("SECRET_KEY must be set")
+        if self.production and len(self.secret_key.encode()) < 32:
+            raise ConfigurationError("SECRET_KEY must be at least 32 bytes in production")
+        if not 1 <= self.page_size_default <= self.page_size_max:
+            raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
+        if self.import_report_max_errors < 0:
+            raise ConfigurationError("IMPORT_REPORT_MAX_ERRORS must be a whole number of at least 0")
+        if self.mail_backend not in MAIL_BACKENDS:
+            raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {self.mail_backend!r}")
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    def flask_config(self) -> dict:
+        """The keys Flask and its extensions (Flask-SQLAlchemy) read from app.config, derived from these settings."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "TESTING": self.app_env == "test",
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(self.database_url, self.database_pool_size),
+        }
+
+
+_FIELD_TYPES: dict[str, object] = typing.get_type_hints(Settings)
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Settings are named by their environment variable, in overrides too.
+SETTING_NAMES = {name.upper(): name for name in _FIELDS}
+
+
+def _check_type(name: str, kind, value) -> None:
+    """Refuse a value that is not of the declared type of the setting, naming it."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        ok = isinstance(value, tuple) and all(isinstance(item, args[0]) for item in value)
+    elif origin is frozenset:
+        ok = isinstance(value, frozenset) and all(isinstance(item, args[0]) for item in value)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ConfigurationError(f"{name.upper()} must be {_TYPE_WORDS[kind]}, not {value!r}")
+    if kind is Decimal and (not value.is_finite() or value < 0):
+        raise ConfigurationError(f"{name.upper()} must be a number of at least 0, not {value!r}")
+
+
+_TYPE_WORDS = {
+    str: "text",
+    int: "a whole number",
+    bool: "true or false",
+    Decimal: "a number",
+    Path: "a path",
+    frozenset[str]: "a comma-separated list",
+    tuple[IPNetwork, ...]: "a comma-separated list of IP addresses or CIDR networks",
+}
+
+
+def _to_int(name: str, value):
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from None
+    return value
+
+
+def _to_bool(name: str, value):
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word not in TRUE_WORDS | FALSE_WORDS:
+            raise ConfigurationError(f"{name} must be true or false (1/0, yes/no, on/off), not {value!r}")
+        return word in TRUE_WORDS
+    return value
+
+
+def _to_decimal(name: str, value):
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ConfigurationError(f"{name} must be a number, not {value!r}") from None
+        if not number.is_finite() or number < 0:
+            raise ConfigurationError(f"{name} must be a number of at least 0, not {value!r}")
+        return number
+    return value
+
+
+def _to_path(_name: str, value):
+    return Path(value) if isinstance(value, str) else value
+
+
+def _to_words(_name: str, value):
+    if isinstance(value, str):
+        return frozenset(value.split(","))
+    return frozenset(value) if isinstance(value, list | tuple | set) else value
+
+
+def _to_networks(name: str, value):
+    """Comma-separated IP addresses or CIDR networks, parsed once; a bad entry is named."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return value
+    networks = []
+    for entry in value:
+        entry = entry.strip() if isinstance(entry, str) else entry
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError(f"{name}: {entry!r} is not an IP address or CIDR network ({error})") from None
+    return tuple(networks)
+
+
+_CONVERTERS = {
+    int: _to_int,
+    bool: _to_bool,
+    Decimal: _to_decimal,
+    Path: _to_path,
+    frozenset[str]: _to_words,
+    tuple[IPNetwork, ...]: _to_networks,
+}
+
+
+def _convert(name: str, value):
+    """A value from the environment (text) or an override (text or the setting's type) as the setting's type."""
+    attribute = SETTING_NAMES[name]
+    kind = _FIELD_TYPES[attribute]
+    value = _CONVERTERS.get(kind, lambda _name, given: given)(name, value)
+    _check_type(attribute, kind, value)
+    normalise = _FIELDS[attribute].metadata.get("normalise")
+    return normalise(value) if normalise else value
 
 
 def _pool_options(database_url: str, pool_size: int) -> dict:
@@ -81,103 +280,41 @@ def _development_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-class ConfigurationError(RuntimeError):
-    """The environment describes a configuration the service refuses to run with."""
+def _unknown_names(overrides: Mapping[str, object]) -> None:
+    for name in overrides:
+        if name not in SETTING_NAMES:
+            close = difflib.get_close_matches(str(name).upper(), SETTING_NAMES, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigurationError(f"{name!r} is not a setting{hint}")
 
 
-def load_settings(overrides: dict | None = None) -> dict:
-    """Build the Flask configuration from the environment, then apply explicit overrides."""
+def load_settings(overrides: Mapping[str, object] | None = None) -> Settings:
+    """Build the settings from the environment (and .env), explicit overrides taking precedence.
+
+    Overrides are named as the environment variables are (PAGE_SIZE_MAX); a value is text, parsed as the
+    environment's would be, or already of the setting's type.
+    """
     load_dotenv(BASE_DIR / ".env", override=False)
     overrides = dict(overrides or {})
+    _unknown_names(overrides)
+    given: dict[str, object] = {}
+    for name, attribute in SETTING_NAMES.items():
+        if name in overrides:
+            given[attribute] = _convert(name, overrides[name])
+        elif value := os.environ.get(name, "").strip():
+            given[attribute] = _convert(name, value)
 
-    def setting(name: str, default: str):
-        return overrides.pop(name) if name in overrides else _env(name, default)
-
-    def number(name: str, default: int) -> int:
-        value = setting(name, str(default))
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from None
-
-    app_env = setting("APP_ENV", "development")
+    app_env = given.get("app_env", Settings.app_env)
     if app_env not in ENVIRONMENTS:
         raise ConfigurationError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
     production = app_env == "production"
-
-    host = setting("HOST", "127.0.0.1")
-    port = number("PORT", 8000)
-    secret_key = setting("SECRET_KEY", "")
-    if not secret_key:
+    if not given.get("secret_key"):
         if production:
             raise ConfigurationError("SECRET_KEY must be set in production")
-        secret_key = _development_secret_key()
-    if production and len(secret_key.encode()) < 32:
-        raise ConfigurationError("SECRET_KEY must be at least 32 bytes in production")
-
-    page_size_default = number("PAGE_SIZE_DEFAULT", 20)
-    page_size_max = number("PAGE_SIZE_MAX", 100)
-    if not 1 <= page_size_default <= page_size_max:
-        raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
-
-    database_url = _absolute_sqlite_url(setting("DATABASE_URL", "sqlite:///instance/customers.db"))
-    supported_languages = setting("SUPPORTED_LANGUAGES", "")
-    settings = {
-        "APP_ENV": app_env,
-        "TESTING": app_env == "test",
-        "SECRET_KEY": secret_key,
-        "HOST": host,
-        "PORT": port,
-        "PUBLIC_BASE_URL": setting("PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
-        # Proxies whose X-Forwarded-For is believed; nobody by default, so a client cannot pick its address.
-        "TRUSTED_PROXIES": _networks("TRUSTED_PROXIES", setting("TRUSTED_PROXIES", "")),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "AUTO_MIGRATE": _flag(setting("AUTO_MIGRATE", "false" if production else "true")),
-        "LOG_LEVEL": setting("LOG_LEVEL", "INFO").upper(),
-        "LOG_FORMAT": setting("LOG_FORMAT", "json"),
-        "DEFAULT_PHONE_REGION": setting("DEFAULT_PHONE_REGION", "US").upper(),
-        "SUPPORTED_LANGUAGES": frozenset(
-            code.strip().lower() for code in supported_languages.split(",") if code.strip()
-        ),
-        "PAGE_SIZE_DEFAULT": page_size_default,
-        "PAGE_SIZE_MAX": page_size_max,
-        "MAX_REQUEST_BYTES": number("MAX_REQUEST_BYTES", 1024 * 1024),
-        # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
-        # rather than opening and closing overflow connections under load.
-        "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(database_url, number("DATABASE_POOL_SIZE", 10)),
-        "VALIDATE_RESPONSES": _flag(setting("VALIDATE_RESPONSES", "false" if production else "true")),
-        # Swagger UI at /api/ui/ and the spec at /api/openapi.json; off, both answer 404.
-        "API_DOCS": _flag(setting("API_DOCS", "true")),
-        "ACCESS_TOKEN_TTL": number("ACCESS_TOKEN_TTL", 900),
-        "REFRESH_TOKEN_TTL": number("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
-        "RESET_TOKEN_TTL": number("RESET_TOKEN_TTL", 1800),
-        "VERIFY_TOKEN_TTL": number("VERIFY_TOKEN_TTL", 2 * 24 * 3600),
-        "MAIL_BACKEND": setting("MAIL_BACKEND", "console"),
-        "SMTP_HOST": setting("SMTP_HOST", "localhost"),
-        "SMTP_PORT": number("SMTP_PORT", 25),
-        "SMTP_USER": setting("SMTP_USER", ""),
-        "SMTP_PASSWORD": setting("SMTP_PASSWORD", ""),
-        "SMTP_STARTTLS": _flag(setting("SMTP_STARTTLS", "false")),
-        "SMTP_TIMEOUT": number("SMTP_TIMEOUT", 10),
-        "MAIL_FROM": setting("MAIL_FROM", "no-reply@localhost"),
-        "RATE_LIMIT_STORAGE_URL": setting("RATE_LIMIT_STORAGE_URL", "memory://"),
-        "RATE_LIMIT_LOGIN": setting("RATE_LIMIT_LOGIN", "10/minute;100/hour"),
-        "RATE_LIMIT_SIGNUP": setting("RATE_LIMIT_SIGNUP", "5/minute;50/hour"),
-        "RATE_LIMIT_RESET": setting("RATE_LIMIT_RESET", "5/minute;20/hour"),
-        "RATE_LIMIT_REFRESH": setting("RATE_LIMIT_REFRESH", "30/minute"),
-        "RATE_LIMIT_PASSWORD": setting("RATE_LIMIT_PASSWORD", "5/15 minutes"),
-        "RATE_LIMIT_EMAIL": setting("RATE_LIMIT_EMAIL", "5/minute;20/hour"),
-        "CASHBACK_API_URL": setting("CASHBACK_API_URL", ""),
-        "CASHBACK_API_TIMEOUT": _decimal("CASHBACK_API_TIMEOUT", setting("CASHBACK_API_TIMEOUT", "5")),
-        "MAX_IMPORT_BYTES": number("MAX_IMPORT_BYTES", 1024**3),
-        "IMPORT_SYNC_MAX_BYTES": number("IMPORT_SYNC_MAX_BYTES", 1024 * 1024),
-        "IMPORT_DIR": setting("IMPORT_DIR", str(INSTANCE_DIR / "imports")),
-        "IMPORT_REPORT_MAX_ERRORS": number("IMPORT_REPORT_MAX_ERRORS", 1000),
-        "SIGNUP_BONUS_CASHBACK": _money("SIGNUP_BONUS_CASHBACK", setting("SIGNUP_BONUS_CASHBACK", "0.00")),
-    }
-    if settings["IMPORT_REPORT_MAX_ERRORS"] < 0:
-        raise ConfigurationError("IMPORT_REPORT_MAX_ERRORS must be a whole number of at least 0")
-    if settings["MAIL_BACKEND"] not in ("console", "smtp"):
-        raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {settings['MAIL_BACKEND']!r}")
-    settings.update(overrides)
-    return settings
+        given["secret_key"] = _development_secret_key()
+    if "public_base_url" not in given:
+        host, port = given.get("host", Settings.host), given.get("port", Settings.port)
+        given["public_base_url"] = f"http://{host}:{port}"
+    for attribute in ("auto_migrate", "validate_responses"):
+        given.setdefault(attribute, not production)
+    return Settings(**given)

@@ -4,10 +4,21 @@ from flask import current_app
 
 from api.responses import json_response, no_content
 from api.security import caller
-from schemas.accounts import me_representation
+from schemas.accounts import (
+    EmailChangeInput,
+    LoginInput,
+    PasswordChangeInput,
+    ResetConfirmInput,
+    ResetRequestInput,
+    SignupInput,
+    VerifyInput,
+    me_representation,
+)
+from schemas.common import load_input
 from services import accounts, sessions
 from services.context import client_address_var
 from services.customer_rules import email_key
+from services.settings import current_settings
 from services.tokens import InvalidToken
 
 
@@ -27,6 +38,11 @@ def _token_pair(pair: sessions.TokenPair):
     )
 
 
+# Limits are hit before a body is loaded, so a refused body counts as an attempt as any other does (sign-in
+# loads first: its load refuses nothing and gives the key the limit counts by).
+SIGNUP, LOGIN, RESET_REQUEST, RESET_CONFIRM = SignupInput(), LoginInput(), ResetRequestInput(), ResetConfirmInput()
+VERIFY, PASSWORD_CHANGE, EMAIL_CHANGE = VerifyInput(), PasswordChangeInput(), EmailChangeInput()
+
 SIGNUP_ACCEPTED = "Thank you: a mail to this address tells what comes next. Sign in once you have read it."
 EMAIL_CHANGE_ACCEPTED = "If the address can be used, a mail to it holds the link that confirms the change."
 
@@ -34,14 +50,15 @@ EMAIL_CHANGE_ACCEPTED = "If the address can be used, a mail to it holds the link
 def signup(body):
     """Open a customer account; the answer is the same whether or not the address is known."""
     _limit("signup", email_key(body["email"]))
-    accounts.signup(body["email"], body["password"], body.get("first_name"), body.get("last_name"))
+    accounts.signup(**load_input(SIGNUP, body), settings=current_settings())  # email, password and the names
     return json_response({"detail": SIGNUP_ACCEPTED}, 202)
 
 
 def login(body):
     """Sign in and get a token pair."""
-    _limit("login", email_key(body["email"]))
-    return _token_pair(sessions.login(body["email"], body["password"]))
+    values = load_input(LOGIN, body)  # the email as its key: the limit and the look-up use the same
+    _limit("login", values["email"])
+    return _token_pair(sessions.login(values["email"], values["password"]))
 
 
 def refresh(body):
@@ -63,19 +80,21 @@ def logout():
 def request_reset(body):
     """Mail a reset link if the address belongs to an account; the answer is the same either way."""
     _limit("reset", email_key(body["email"]))
-    accounts.request_reset(body["email"])
+    accounts.request_reset(load_input(RESET_REQUEST, body)["email"], settings=current_settings())
     return json_response({"detail": "If this address belongs to an account, a reset link is on its way."}, 202)
 
 
 def confirm_reset(body):
     """Set a new password with a mailed reset token."""
-    accounts.confirm_reset(body["token"], body["password"])
+    values = load_input(RESET_CONFIRM, body)
+    accounts.confirm_reset(values["token"], values["password"], settings=current_settings())
     return no_content()
 
 
 def verify_email(body):
     """Confirm the email address with a mailed token (a claim link also takes the new password)."""
-    accounts.verify_email(body["token"], body.get("password"))
+    values = load_input(VERIFY, body)
+    accounts.verify_email(values["token"], values.get("password"), settings=current_settings())
     return no_content()
 
 
@@ -83,7 +102,8 @@ def change_password(body):
     """Change the caller's password; wrong guesses of the current one are limited per account."""
     principal = caller()
     _limit("password", principal.id)
-    accounts.change_password(principal, body["current_password"], body["new_password"])
+    values = load_input(PASSWORD_CHANGE, body)
+    accounts.change_password(principal, values["current_password"], values["new_password"])
     return no_content()
 
 
@@ -91,7 +111,7 @@ def request_email_change(body):
     """Mail a link that moves the account to a new address; the answer does not tell whether it is taken."""
     principal = caller()
     _limit("email", principal.id, new_address=email_key(body["email"]))
-    accounts.request_email_change(principal, body["email"])
+    accounts.request_email_change(principal, load_input(EMAIL_CHANGE, body)["email"], settings=current_settings())
     return json_response({"detail": EMAIL_CHANGE_ACCEPTED}, 202)
 
 

@@ -1,37 +1,25 @@
 """The ERP sales feed and its reconciliation: receive a sale, list and inspect them, retry forwarding."""
 
-from flask import current_app
-
 from api.idempotency import idempotent
-from api.params import parse_amount, parse_erp_time, parse_time
+from api.params import parse_time
 from api.responses import json_response
 from schemas.sales import sale_representation, sale_representations
 from services import cashback
 from services.customers import customer_from_ref
-from services.orders import Item
+from services.settings import current_settings
 
 
 @idempotent
 def record_sale(body):
     """Receive a sale from the ERP: validate, credit the customer (or keep it), forward the cashback."""
-    products = body["products"]
-    items = [Item(p["type"], parse_amount(p["value"], f"products.{n}.value"), p["qty"]) for n, p in enumerate(products)]
-    sale = cashback.Sale(
-        document=body["customer"]["document"],
-        name=body["customer"]["name"],
-        sold_at=parse_erp_time(body["sold_at"], "sold_at"),
-        total=parse_amount(body["total"], "total"),
-        items=items,
-    )
-    stored = cashback.record_sale(sale)
-    forwarded = cashback.forward(stored.id)
+    forwarded = cashback.receive_sale(body, current_settings())
     return json_response(sale_representation(forwarded), 201, {"Location": f"/api/cashback/{forwarded.id}"})
 
 
 def list_sales(status=None, document=None, assigned=None, from_=None, to=None, limit=None, cursor=None):
     """Sales for reconciliation, newest first."""
     filters = cashback.SaleFilters(status, document, parse_time(from_, "from"), parse_time(to, "to"), assigned)
-    page = cashback.list_sales(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor)
+    page = cashback.list_sales(filters, limit=limit or current_settings().page_size_default, cursor=cursor)
     return json_response({"items": sale_representations(page.items), "next_cursor": page.next_cursor})
 
 
@@ -48,4 +36,4 @@ def assign_sale(sale_id, body):
 
 def retry_sale(sale_id):
     """Send a failed sale to the partner again."""
-    return json_response(sale_representation(cashback.retry(sale_id)))
+    return json_response(sale_representation(cashback.retry(sale_id, current_settings())))

@@ -8,6 +8,7 @@ from services import import_jobs
 from services.customer_export import export_rows
 from services.customers import CustomerFilters
 from services.errors import InvalidInput
+from services.settings import current_settings
 
 
 def report(job) -> dict:
@@ -20,10 +21,18 @@ def import_customers(mode="best_effort", on_conflict="reject"):
     """Import a CSV of customers: the report at once for small files, else 202 and a job to follow."""
     upload = _uploaded_file() if request.mimetype == "multipart/form-data" else None
     stream = upload.stream if upload is not None else request.stream
-    path, size = import_jobs.spool(stream, current_app.config["MAX_IMPORT_BYTES"])
+    settings = current_settings()
+    path, size = import_jobs.spool(stream, settings.max_import_bytes, settings.import_dir)
     try:
         job = import_jobs.start_import(
-            path, size, filename=upload.filename if upload else None, mode=mode, on_conflict=on_conflict
+            path,
+            size,
+            filename=upload.filename if upload else None,
+            mode=mode,
+            on_conflict=on_conflict,
+            settings=settings,
+            # A larger file is imported by a thread of its own, in a context of this app.
+            app_context=current_app.app_context,
         )
     except InvalidInput:
         path.unlink(missing_ok=True)
@@ -60,7 +69,7 @@ def get_import_errors(import_id):
 def export_customers(account_id=None, phone_number=None, client_member_id=None, email=None, document=None, q=None):
     """Every matching customer as CSV, streamed."""
     filters = CustomerFilters(account_id, phone_number, client_member_id, email, document, q)
-    rows = export_rows(filters, current_app.config["DEFAULT_PHONE_REGION"])
+    rows = export_rows(filters, current_settings().default_phone_region)
     first = next(rows)  # a bad filter is refused here, before the answer starts
     body = stream_with_context(_chain(first, rows))
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="customers.csv"'})

@@ -1,9 +1,7 @@
 """Orders: add one to a customer, list, get, and reverse (undo a sale)."""
 
-from flask import current_app
-
 from api.idempotency import idempotent
-from api.params import parse_amount, parse_time
+from api.params import parse_time
 from api.responses import json_response
 from api.security import caller
 from schemas.orders import order_representation
@@ -11,6 +9,7 @@ from schemas.rewards import rewards_representation
 from services import orders
 from services.customers import customer_from_ref
 from services.pagination import Page
+from services.settings import current_settings
 
 
 def _order_body(order, customer_id: str | None) -> dict:
@@ -29,12 +28,12 @@ def create_order(customer, body):
     """Add an order to a customer: it earns points and cashback at once."""
     record = customer_from_ref(customer, caller())
     items = [
-        orders.Item(i["type"], parse_amount(i["value"], f"items.{n}.value"), i["qty"])
+        orders.Item(i["type"], orders.parse_amount(i["value"], f"items.{n}.value"), i["qty"])
         for n, i in enumerate(body.get("items") or [])
     ]
     order, summary = orders.place_order(
         record,
-        total=parse_amount(body["total"], "total"),
+        total=orders.parse_amount(body["total"], "total"),
         items=items,
         sold_at=parse_time(body.get("sold_at"), "sold_at"),
         external_id=body.get("external_id"),
@@ -47,14 +46,14 @@ def list_customer_orders(customer, status=None, from_=None, to=None, limit=None,
     """A customer's orders, newest first."""
     record = customer_from_ref(customer, caller())
     filters = orders.OrderFilters(record.pk, status, parse_time(from_, "from"), parse_time(to, "to"))
-    return _page(orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
+    return _page(orders.list_orders(filters, limit=limit or current_settings().page_size_default, cursor=cursor))
 
 
 def list_orders(customer=None, status=None, from_=None, to=None, limit=None, cursor=None):
     """Every order, newest first, filtered by customer, status and sale time."""
     customer_pk = customer_from_ref(customer).pk if customer else None
     filters = orders.OrderFilters(customer_pk, status, parse_time(from_, "from"), parse_time(to, "to"))
-    return _page(orders.list_orders(filters, limit=limit or current_app.config["PAGE_SIZE_DEFAULT"], cursor=cursor))
+    return _page(orders.list_orders(filters, limit=limit or current_settings().page_size_default, cursor=cursor))
 
 
 def get_order(order_id):

@@ -1,16 +1,15 @@
 """Tiers, a customer's rewards and ledger, redemptions and the mailed statement."""
 
-from flask import current_app
-
 from api.idempotency import idempotent
-from api.params import parse_amount, parse_time
+from api.params import parse_time
 from api.responses import json_response
 from api.security import caller
 from schemas.ledger import ledger_representation
 from schemas.rewards import rewards_representation, tier_representation
 from services import rewards
 from services.customers import customer_from_ref
-from services.orders import order_ids
+from services.orders import order_ids, parse_amount
+from services.settings import current_settings
 
 
 def list_tiers():
@@ -28,7 +27,7 @@ def list_ledger(customer, kind=None, from_=None, to=None, limit=None, cursor=Non
     """A customer's ledger, newest first."""
     record = customer_from_ref(customer, caller())
     filters = rewards.LedgerFilters(kind=kind, start=parse_time(from_, "from"), end=parse_time(to, "to"))
-    limit = limit or current_app.config["PAGE_SIZE_DEFAULT"]
+    limit = limit or current_settings().page_size_default
     page = rewards.ledger_page(record.pk, filters, limit=limit, cursor=cursor)
     ids = order_ids({e.order_pk for e in page.items})
     items = [ledger_representation(e, ids.get(e.order_pk)) for e in page.items]

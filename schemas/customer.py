@@ -3,30 +3,25 @@
 from collections.abc import Mapping
 from functools import lru_cache
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
-from schemas.common import timestamp
+from schemas.common import Ruled, load_input, timestamp
 from schemas.rewards import rewards_representation
 from services import customer_rules as rules
-from services.errors import FieldError, InvalidInput
 from services.rewards import rewards_summary, tiers
 
 REPRESENTED_FIELDS = rules.PUBLIC_FIELDS
 
 
-class Normalised(fields.String):
+class Normalised(Ruled):
     """A string field whose stored form comes from its rule in services.customer_rules."""
 
     def __init__(self, field: rules.CustomerField, **kwargs):
         super().__init__(allow_none=True, **kwargs)
         self.field = field
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return self.field.normaliser(self.root.field_context)(text)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+    def rule_of_field(self):
+        return self.field.normaliser(self.root.field_context)
 
 
 def _declared(field: rules.CustomerField) -> fields.Field:
@@ -54,25 +49,8 @@ class NewCustomerInput(CustomerInput):
     id = Normalised(rules.ID_FIELD)
 
 
-def load_customer(schema: CustomerInput, body: dict) -> dict:
-    """Validate and normalise a body, turning every field's complaint into one InvalidInput."""
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise InvalidInput(_field_errors(exc.messages)) from None
-
-
-def _field_errors(messages: dict | list, prefix: str = "") -> list[FieldError]:
-    if isinstance(messages, list):
-        return [FieldError(prefix or "body", str(m)) for m in messages]
-    errors = []
-    for field, inner in messages.items():
-        name = "body" if field == "_schema" else f"{prefix}{field}"
-        if isinstance(inner, dict):
-            errors.extend(_field_errors(inner, prefix=f"{name}."))
-        else:
-            errors.extend(FieldError(name, str(m)) for m in inner)
-    return errors
+# Customer input loads as every input does (schemas.common.load_input): one InvalidInput naming each field.
+load_customer = load_input
 
 
 def customer_representation(record: Mapping) -> dict:

@@ -19,12 +19,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def create_api_key(name: str) -> tuple[ApiKey, str]:
-    """A new integration key; the raw key is returned here and never again."""
+    """A new integration key named `name` (trimmed by schemas.accounts.NewApiKeyInput); the raw key is returned
+    here and never again."""
     raw = KEY_PREFIX + new_secret(32)
     principal = current_principal()
     key = ApiKey(
         id=new_secret(9),
-        name=name.strip(),
+        name=name,
         prefix=raw[:10],
         key_hash=secret_digest(raw),
         role="integration",

@@ -5,20 +5,20 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from flask import current_app
 from sqlalchemy import select, update
 
+from config import Settings
 from models import Customer, ErpSale, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.customer_rules import normalise_document
 from services.database import by_public_id
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput
-from services.orders import Item, add_order, check_items, order_cashback
+from services.orders import Item, add_order, check_items, order_cashback, parse_amount
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.tokens import new_secret
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 SPACES = re.compile(r"\s+")
 # An ERP clock a little ahead of ours is not a sale in the future.
 CLOCK_SKEW = timedelta(minutes=5)
+# The layouts the ERP writes a sale's time in (UTC); ISO 8601 with an offset is taken too.
+ERP_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
 def comparable_name(name: str) -> str:
@@ -42,6 +44,39 @@ class Sale:
     sold_at: datetime
     total: Decimal
     items: list[Item]
+
+
+def erp_time(value: str, field: str) -> datetime:
+    """The ERP's sale time: ISO 8601, or "YYYY-MM-DD HH:MM:SS" (UTC when no offset is given)."""
+    for layout in ERP_TIME_FORMATS:
+        try:
+            return datetime.strptime(value, layout).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput.single(field, "must be a date and time like 2026-11-22 10:30:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def sale_from_feed(body: dict) -> Sale:
+    """A sale as the ERP sends it: amounts as strings or JSON numbers, its time in the ERP's layouts."""
+    products = body["products"]
+    items = [Item(p["type"], parse_amount(p["value"], f"products.{n}.value"), p["qty"]) for n, p in enumerate(products)]
+    return Sale(
+        document=body["customer"]["document"],
+        name=body["customer"]["name"],
+        sold_at=erp_time(body["sold_at"], "sold_at"),
+        total=parse_amount(body["total"], "total"),
+        items=items,
+    )
+
+
+def receive_sale(body: dict, settings: Settings) -> ErpSale:
+    """Take a sale from the feed: record it (committed), then forward its cashback to the partner."""
+    stored = record_sale(sale_from_feed(body))
+    return forward(stored.id, settings)
 
 
 def check_sale(sale: Sale) -> tuple[str, Decimal]:
@@ -160,15 +195,15 @@ def forget_sales_of(customer: Customer) -> None:
     )
 
 
-def forward(sale_id: str) -> ErpSale:
+def forward(sale_id: str, settings: Settings) -> ErpSale:
     """Send {"document", "cashback"} to CASHBACK_API_URL and keep the answer; no transaction is open meanwhile."""
-    url = current_app.config["CASHBACK_API_URL"]
+    url = settings.cashback_api_url
     sale = sale_from_id(sale_id)
     if not url:
         return sale
     payload = {"document": sale.document, "cashback": f"{sale.cashback:.2f}"}
     db.session.commit()  # end the read transaction before waiting on the partner
-    timeout = float(current_app.config["CASHBACK_API_TIMEOUT"])
+    timeout = float(settings.cashback_api_timeout)
     partner, error = None, None
     try:
         response = httpx.post(url, json=payload, timeout=timeout)
@@ -192,16 +227,16 @@ def forward(sale_id: str) -> ErpSale:
     return sale
 
 
-def retry(sale_id: str) -> ErpSale:
+def retry(sale_id: str, settings: Settings) -> ErpSale:
     """Send a failed (or never sent) sale again; a sale already sent is a 422."""
     sale = sale_from_id(sale_id)
     if sale.status == "sent":
         raise BusinessRuleViolation("the sale was already sent to the partner")
-    if not current_app.config["CASHBACK_API_URL"]:
+    if not settings.cashback_api_url:
         raise BusinessRuleViolation("CASHBACK_API_URL is not set: there is no partner to send to")
     record_activity("sale.retried", f"sale:{sale.id}")
     db.session.commit()
-    return forward(sale_id)
+    return forward(sale_id, settings)
 
 
 def failed_sale_ids() -> list[str]:

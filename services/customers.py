@@ -4,6 +4,7 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
@@ -151,13 +152,9 @@ def _require_contact(values: dict) -> None:
         raise InvalidInput.single("body", "a customer needs at least one of " + ", ".join(CONTACT_FIELDS))
 
 
-def _check_if_match(customer: Customer, if_match: str | None) -> None:
-    if if_match is None:
-        return
-    tags = {tag.strip() for tag in if_match.split(",")}
-    if "*" in tags:
-        return
-    if version_tag(record_of(customer)) not in tags:
+def _check_if_match(customer: Customer, if_match: frozenset[str] | None) -> None:
+    """None: any version will do; otherwise the record's version tag must be one of the tags given."""
+    if if_match is not None and version_tag(record_of(customer)) not in if_match:
         raise PreconditionFailed("The customer changed since it was read (If-Match does not match its ETag).")
 
 
@@ -196,8 +193,8 @@ def _flush(customer: Customer) -> None:
         db.session.flush()
 
 
-def create_customer(values: dict) -> dict:
-    """Store a new customer; a duplicate key is a Conflict naming the field."""
+def create_customer(values: dict, *, signup_bonus: Decimal) -> dict:
+    """Store a new customer, `signup_bonus` in its wallet; a duplicate key is a Conflict naming the field."""
     _require_contact(values)
     now = utcnow()
     customer = Customer(
@@ -208,14 +205,14 @@ def create_customer(values: dict) -> dict:
     )
     db.session.add(customer)
     _flush(customer)
-    open_wallet(customer)
+    open_wallet(customer, signup_bonus)
     credit_unassigned_sales(customer)
     record_activity("customer.created", f"customer:{customer.id}")
     return _commit(customer)
 
 
 def update_customer(
-    ref: str, changes: dict, *, replace: bool, if_match: str | None, viewer: Principal | None = None
+    ref: str, changes: dict, *, replace: bool, if_match: frozenset[str] | None, viewer: Principal | None = None
 ) -> dict:
     """Apply changes (PATCH) or replace every mutable field (PUT); updated_at moves if anything changed."""
     customer = customer_from_ref(ref, viewer)
@@ -244,7 +241,7 @@ def update_customer(
     return _commit(customer)
 
 
-def delete_customer(ref: str, *, if_match: str | None, viewer: Principal | None = None) -> None:
+def delete_customer(ref: str, *, if_match: frozenset[str] | None, viewer: Principal | None = None) -> None:
     """Erase the customer (and, through the database, their credentials and sessions)."""
     customer = customer_from_ref(ref, viewer)
     _check_if_match(customer, if_match)

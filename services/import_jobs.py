@@ -7,13 +7,14 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from itertools import islice
 from pathlib import Path
 
-from flask import Flask, current_app
 from sqlalchemy import select, tuple_, update
 
+from config import Settings
 from models import ImportJob, ImportRowError, db
 from models.types import utcnow
 from services.activity import record_activity
@@ -32,9 +33,8 @@ _running: dict[str, tuple[Totals, float]] = {}
 _running_lock = threading.Lock()
 
 
-def spool(stream, limit: int) -> tuple[Path, int]:
-    """Copy an upload to a file under IMPORT_DIR (never whole in memory); past `limit` bytes it is refused."""
-    directory = Path(current_app.config["IMPORT_DIR"])
+def spool(stream, limit: int, directory: Path) -> tuple[Path, int]:
+    """Copy an upload to a file in `directory` (IMPORT_DIR; never whole in memory); past `limit` bytes it is refused."""
     directory.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=directory, suffix=".csv", delete=False)  # noqa: SIM115
     size = 0
@@ -58,8 +58,20 @@ def check_header(path: Path) -> None:
             raise InvalidInput.single("file", "has a header row but no data rows")
 
 
-def start_import(path: Path, size: int, *, filename: str | None, mode: str, on_conflict: str) -> ImportJob:
-    """Record a job and run it: inline when the file is small, else in a background thread."""
+def start_import(
+    path: Path,
+    size: int,
+    *,
+    filename: str | None,
+    mode: str,
+    on_conflict: str,
+    settings: Settings,
+    app_context: Callable[[], AbstractContextManager],
+) -> ImportJob:
+    """Record a job and run it: inline when the file is small (IMPORT_SYNC_MAX_BYTES), else in a background thread.
+
+    The thread runs the job inside `app_context()` (the app's database session), with these `settings`.
+    """
     check_header(path)
     principal = current_principal()
     job = ImportJob(
@@ -75,40 +87,42 @@ def start_import(path: Path, size: int, *, filename: str | None, mode: str, on_c
     db.session.add(job)
     record_activity("import.started", f"import:{job.id}", mode=mode, bytes=size)
     db.session.commit()
-    if size <= current_app.config["IMPORT_SYNC_MAX_BYTES"]:
-        return run_job(job.id, path)
-    app = current_app._get_current_object()
-    threading.Thread(target=_run_in_background, args=(app, job.id, path), daemon=True, name=f"import-{job.id}").start()
+    if size <= settings.import_sync_max_bytes:
+        return run_job(job.id, path, settings)
+    work = (app_context, job.id, path, settings)
+    threading.Thread(target=_run_in_background, args=work, daemon=True, name=f"import-{job.id}").start()
     return job
 
 
-def _run_in_background(app: Flask, job_id: str, path: Path) -> None:
-    with app.app_context():
+def _run_in_background(
+    app_context: Callable[[], AbstractContextManager], job_id: str, path: Path, settings: Settings
+) -> None:
+    with app_context():
         try:
-            run_job(job_id, path)
+            run_job(job_id, path, settings)
         finally:
             db.session.remove()
 
 
-def run_job(job_id: str, path: Path) -> ImportJob:
+def run_job(job_id: str, path: Path, settings: Settings) -> ImportJob:
     """Import the spooled file of a job and store its report and every row error."""
     errors_path = path.with_name(path.name + ".errors.csv")
     try:
         with ErrorFile(errors_path) as sink:
-            totals, status, detail = _import(job_id, path, sink)
+            totals, status, detail = _import(job_id, path, sink, settings)
         return _finish(job_id, totals, status, detail, errors_path)
     finally:
         errors_path.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
 
 
-def _import(job_id: str, path: Path, sink: "ErrorFile") -> tuple[Totals, str, str | None]:
+def _import(job_id: str, path: Path, sink: "ErrorFile", settings: Settings) -> tuple[Totals, str, str | None]:
     """Run the import of a job: its counts, its final status and why it failed."""
     job = job_from_id(job_id)
     mode, on_conflict, size = job.mode, job.on_conflict, max(job.size_bytes, 1)
     job.status = "running"
     db.session.commit()
-    totals = Totals(max_errors=current_app.config["IMPORT_REPORT_MAX_ERRORS"], sink=sink)
+    totals = Totals(max_errors=settings.import_report_max_errors, sink=sink)
     detail, stream = None, None
     with _running_lock:
         _running[job_id] = (totals, 0.0)
@@ -120,7 +134,9 @@ def _import(job_id: str, path: Path, sink: "ErrorFile") -> tuple[Totals, str, st
 
     try:
         with open(path, "rb") as stream:
-            import_customers(stream, mode=mode, on_conflict=on_conflict, progress=progress, totals=totals)
+            import_customers(
+                stream, mode=mode, on_conflict=on_conflict, settings=settings, progress=progress, totals=totals
+            )
         failed = totals.stopped_at is not None or (mode == "atomic" and totals.rejected > 0)
         if totals.stopped_at:
             detail = f"Reading stopped at {totals.stopped_at}."

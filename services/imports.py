@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from config import Settings
 from models import Customer, ErpSale, db
 from models.types import utcnow
 from services import customer_rules as rules
@@ -258,11 +258,12 @@ def _insert_ignoring_duplicates():
 class CustomerImport:
     """One import: feed it rows, it writes batches and keeps the totals."""
 
-    def __init__(self, columns: list[str], *, mode: str, on_conflict: str, progress: Callable[[Totals], None]):
-        config = current_app.config
+    def __init__(
+        self, columns: list[str], *, mode: str, on_conflict: str, progress: Callable[[Totals], None], settings: Settings
+    ):
         self.columns, self.mode, self.on_conflict, self.progress = columns, mode, on_conflict, progress
-        self.rules = RowRules(config["DEFAULT_PHONE_REGION"], config["SUPPORTED_LANGUAGES"])
-        self.bonus = config["SIGNUP_BONUS_CASHBACK"] > 0
+        self.rules = RowRules(settings.default_phone_region, settings.supported_languages)
+        self.bonus = settings.signup_bonus_cashback
         self.totals = Totals()
         self.insert = _insert_ignoring_duplicates()
 
@@ -369,9 +370,9 @@ class CustomerImport:
 
     def _after_write(self, created_ids: list[str], with_document: list[dict]) -> None:
         """Open wallets (signup bonus) and credit kept ERP sales of the customers just written."""
-        if self.bonus and created_ids:
+        if self.bonus > 0 and created_ids:
             for customer in db.session.scalars(select(Customer).where(Customer.id.in_(created_ids))):
-                open_wallet(customer)
+                open_wallet(customer, self.bonus)
         documents = {v["document"] for v in with_document}
         if not documents:
             return
@@ -391,18 +392,22 @@ def import_customers(
     *,
     mode: str,
     on_conflict: str,
+    settings: Settings,
     progress: Callable[[Totals], None] = lambda t: None,
     totals: Totals | None = None,
 ) -> Totals:
-    """Read a CSV of customers from a binary stream and store them; whole-file problems raise InvalidInput."""
+    """Read a CSV of customers from a binary stream and store them; whole-file problems raise InvalidInput.
+
+    `settings` give the phone region, the languages, the opening wallet balance and the report's error cap.
+    """
     if mode not in MODES:
         raise InvalidInput.single("mode", f"must be one of {', '.join(MODES)}")
     if on_conflict not in ON_CONFLICT:
         raise InvalidInput.single("on_conflict", f"must be one of {', '.join(ON_CONFLICT)}")
     if totals is None:  # callers pass their own to choose the error cap and where every error goes
-        totals = Totals(max_errors=current_app.config["IMPORT_REPORT_MAX_ERRORS"])
+        totals = Totals(max_errors=settings.import_report_max_errors)
     columns, rows = read_rows(stream, totals)
-    job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, progress=progress)
+    job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, progress=progress, settings=settings)
     job.totals = totals
     job.run(rows)
     if totals.rows_read == 0 and totals.stopped_at is None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from flask import current_app
+from config import Settings
+from services.settings import current_settings
 
 log = logging.getLogger(__name__)
 _outbox = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
@@ -30,22 +31,25 @@ class MailSettings:
     sender: str
 
     @classmethod
-    def from_config(cls, config) -> "MailSettings":
+    def from_settings(cls, settings: Settings) -> "MailSettings":
         return cls(
-            backend=config["MAIL_BACKEND"],
-            host=config["SMTP_HOST"],
-            port=config["SMTP_PORT"],
-            user=config["SMTP_USER"],
-            password=config["SMTP_PASSWORD"],
-            starttls=config["SMTP_STARTTLS"],
-            timeout=config["SMTP_TIMEOUT"],
-            sender=config["MAIL_FROM"],
+            backend=settings.mail_backend,
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout,
+            sender=settings.mail_from,
         )
 
 
 def send_mail(to: str, subject: str, body: str) -> Future:
-    """Queue a plain-text message for delivery."""
-    settings = MailSettings.from_config(current_app.config)
+    """Queue a plain-text message for delivery, with the mail settings of the app being served.
+
+    Mail is sent from many services: they do not pass its settings along, this reads them (services.settings).
+    """
+    settings = MailSettings.from_settings(current_settings())
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = to

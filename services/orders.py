@@ -3,7 +3,7 @@
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select, update
 
@@ -14,10 +14,28 @@ from services.context import Principal
 from services.database import by_public_id, unique_conflict
 from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
-from services.rewards import apply_to_wallet, round_money
+from services.rewards import CENT, apply_to_wallet, round_money
 from services.tokens import new_secret
 
 ORDER_UNIQUE_FIELDS = {"uq_orders_external_id": "external_id"}
+# One sale's amount: its points (1 a unit) fit the 32-bit counters, and many fit the balances.
+MAX_AMOUNT = Decimal("99999999.99")
+
+
+def parse_amount(value: str | int | float, field: str) -> Decimal:
+    """A money amount of more than 0 and at most MAX_AMOUNT with two places at most, as a string or a JSON number."""
+    try:
+        # str() first: a JSON number arrives as a float, whose binary value is not the amount written.
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput.single(field, "must be an amount like 12.50") from None
+    if not number.is_finite() or number <= 0:
+        raise InvalidInput.single(field, "must be more than 0")
+    if number > MAX_AMOUNT:
+        raise InvalidInput.single(field, f"must be at most {MAX_AMOUNT}")
+    if number != number.quantize(CENT):
+        raise InvalidInput.single(field, "must have at most two decimal places")
+    return number
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from flask import current_app
 from sqlalchemy import BigInteger, DateTime, Integer, Select, SmallInteger, String, and_, bindparam, or_
 from sqlalchemy.orm.attributes import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 
 from models import db
 from services.errors import InvalidInput
+from services.settings import current_settings
 
 NOT_A_CURSOR = "is not a cursor returned by this collection"
 TAG_SIZE = 16  # 128 bits of HMAC-SHA256: forging stays out of reach, cursors stay short
@@ -157,8 +157,8 @@ def unseal(cursor: str, signing_key: bytes) -> bytes:
 
 
 def cursor_signing_key() -> bytes:
-    """The key this app signs cursors with."""
-    return signing_key_for(current_app.config["SECRET_KEY"])
+    """The key the app being served signs cursors with (every collection pages: read from services.settings)."""
+    return signing_key_for(current_settings().secret_key)
 
 
 @lru_cache(maxsize=4)

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from flask import current_app
 from sqlalchemy import BigInteger, cast, select, update
 
 from models import Customer, LedgerEntry, Tier, db
@@ -111,9 +110,8 @@ def apply_to_wallet(
     return entry, rewards_summary(new_balances.points, new_balances.cashback_balance)
 
 
-def open_wallet(customer: Customer) -> None:
-    """Credit SIGNUP_BONUS_CASHBACK to a customer just created (flushed, same transaction)."""
-    bonus = current_app.config["SIGNUP_BONUS_CASHBACK"]
+def open_wallet(customer: Customer, bonus: Decimal) -> None:
+    """Credit `bonus` (SIGNUP_BONUS_CASHBACK) to a customer just created (flushed, same transaction)."""
     if bonus > 0:
         apply_to_wallet(customer.pk, kind="signup_bonus", points=0, amount=bonus)
 

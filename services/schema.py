@@ -2,13 +2,13 @@
 
 import fcntl
 import hashlib
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from flask_migrate import upgrade
 from sqlalchemy import text
 
 from models import db
@@ -32,10 +32,11 @@ def current_revision() -> str | None:
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def migrate_to_head() -> None:
-    """Apply every pending migration, one process at a time (workers start together)."""
+def migrate_to_head(upgrade: Callable[[], None]) -> None:
+    """Apply every pending migration with `upgrade` (the app's Flask-Migrate upgrade of MIGRATIONS_DIR),
+    one process at a time (workers start together)."""
     with _migration_lock():
-        upgrade(directory=str(MIGRATIONS_DIR))
+        upgrade()
 
 
 @contextmanager

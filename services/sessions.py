@@ -3,16 +3,16 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import bindparam, select, update
 
+from config import Settings
 from models import RefreshToken, User, UserSession, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal, client_address_var
-from services.customer_rules import email_key
 from services.errors import Unauthenticated
 from services.passwords import hash_password, needs_rehash, spend_verification_time, verify_password
+from services.settings import current_settings
 from services.tokens import InvalidToken, TokenCodec, new_secret
 
 SIGN_IN_REFUSED = "The email or password is not right."
@@ -26,9 +26,14 @@ class TokenPair:
     expires_in: int
 
 
+def codec_for(settings: Settings) -> TokenCodec:
+    """The token codec of these settings: their signing key and token lifetimes."""
+    return TokenCodec(settings.secret_key, settings.access_token_ttl, settings.refresh_token_ttl)
+
+
 def token_codec() -> TokenCodec:
-    """The app's token codec."""
-    return current_app.extensions["token_codec"]
+    """The token codec of the app being served (signing in and refreshing need it: read from services.settings)."""
+    return codec_for(current_settings())
 
 
 def _start_session(user: User) -> TokenPair:
@@ -61,8 +66,10 @@ def _issue_pair(user: User, session: UserSession) -> TokenPair:
 
 
 def login(email: str, password: str) -> TokenPair:
-    """Check the credentials and open a session; every refusal looks and takes the same."""
-    email = email_key(email)
+    """Check the credentials and open a session; every refusal looks and takes the same.
+
+    The email comes as its key (services.customer_rules.email_key, applied by schemas.accounts.LoginInput).
+    """
     user = db.session.scalars(select(User).where(User.email == email)).first()
     if user is None:
         spend_verification_time(password)

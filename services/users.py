@@ -1,5 +1,7 @@
 """User management by admins: listing, creating staff and admins, changing roles, deactivating."""
 
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from models import User, db
@@ -34,9 +36,7 @@ def list_users(*, role: str | None, limit: int, cursor: str | None) -> Page:
 
 
 def add_user(email: str, password: str, role: str) -> User:
-    """Create a staff member or an admin."""
-    if role not in MANAGED_ROLES:
-        raise InvalidInput.single("role", f"must be one of {', '.join(MANAGED_ROLES)}")
+    """Create a staff member or an admin, as schemas.accounts.NewUserInput loads them (a role of MANAGED_ROLES)."""
     user = create_user(email, password, role)
     user.email_verified = True  # an admin vouches for the address
     db.session.flush()
@@ -83,16 +83,19 @@ def _user_leaving_admins(user_id: str, field: str) -> User:
     return user
 
 
-def import_user(email: str, password_hash: str, role: str = "customer", **names: str | None) -> User:
+def import_user(
+    email: str, password_hash: str, role: str = "customer", *, signup_bonus: Decimal, **names: str | None
+) -> User:
     """Bring over a user of the old system with its stored hash (bcrypt or argon2), upgraded at the next sign-in.
 
-    A customer user is linked to the customer with the same email, or to a new one, as at sign-up.
+    A customer user is linked to the customer with the same email, or to a new one (`signup_bonus` in its
+    wallet), as at sign-up.
     """
     if role not in ROLES:
         raise InvalidInput.single("role", f"must be one of {', '.join(ROLES)}")
     if not password_hash.startswith(IMPORTABLE_HASHES):
         raise InvalidInput.single("password_hash", "must be a bcrypt ($2a$, $2b$, $2y$) or argon2 hash")
-    customer = customer_for_email(email, **names) if role == "customer" else None
+    customer = customer_for_email(email, **names, signup_bonus=signup_bonus) if role == "customer" else None
     user = User(
         id=new_secret(12),
         email=normalised_email(email),

@@ -5,10 +5,13 @@ runs never see each other's rows. Every test starts with empty tables.
 """
 
 import os
+import re
 import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from email import message_from_bytes
@@ -17,19 +20,29 @@ from email.policy import default as default_policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from flask import current_app, has_app_context
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from config import Settings
 from models import Customer, ProductType, User, UserSession, db
 from models.types import utcnow
 from services.passwords import hash_password
+from services.settings import bind_settings
 from services.tokens import new_secret
 
 REFERENCE_TABLES = {"tiers", "product_types"}  # seeded by migrations
 # The product types the migration seeds (0003_rewards_orders_ledger_sales), put back after each test.
 DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _postgres_database(admin_url: str):
@@ -103,12 +116,9 @@ class Mailbox:
 def smtp_server():
     """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1 for the whole run."""
     mailbox = Mailbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    yield mailbox, port
+    yield mailbox, controller.port
     controller.stop()
 
 
@@ -227,20 +237,23 @@ def anon_client(app):
     return app.test_client()
 
 
+def store_customer(app, **fields) -> int:
+    """Store a customer directly in the database (no API, no wallet, no trail); return its key."""
+    with app.app.app_context():
+        now = utcnow()
+        customer = Customer(**fields, created_at=now, updated_at=now)
+        db.session.add(customer)
+        db.session.commit()
+        return customer.pk
+
+
 @pytest.fixture
 def client_as(app, make_user, bearer_for):
     """An HTTP client signed in with a given role (for 'customer', linked to a new customer record)."""
 
     def signed_in(role: str = "admin", customer_pk: int | None = None):
         if role == "customer" and customer_pk is None:
-            with app.app.app_context():
-                now = utcnow()
-                customer = Customer(
-                    id=new_secret(8), email=f"c-{uuid.uuid4().hex[:8]}@example.com", created_at=now, updated_at=now
-                )
-                db.session.add(customer)
-                db.session.commit()
-                customer_pk = customer.pk
+            customer_pk = store_customer(app, id=new_secret(8), email=f"c-{uuid.uuid4().hex[:8]}@example.com")
         http = app.test_client()
         http.headers.update(bearer_for(make_user(role, customer_pk=customer_pk)))
         return http
@@ -263,6 +276,29 @@ def app_context(app):
 
 
 @pytest.fixture
+def use_settings(app):
+    """The one way to run a test with other settings: `use_settings(mail_backend="console")` swaps in
+    dataclasses.replace(the app's Settings, ...) for the rest of the test (the app's own come back after it).
+
+    The app binds its settings whenever one of its contexts is pushed, so requests, CLI commands and app
+    contexts opened afterwards see the new ones (an app context this test already holds is rebound too). What
+    create_app built from the settings (middleware limits, the token codec, the rate limits) stays as built:
+    for other values there, build an app of its own with create_app(overrides).
+    """
+    flask_app = app.app
+    own = flask_app.extensions["settings"]
+
+    def swap_in(settings: Settings) -> Settings:
+        flask_app.extensions["settings"] = settings
+        if has_app_context() and current_app._get_current_object() is flask_app:
+            bind_settings(settings)
+        return settings
+
+    yield lambda **changes: swap_in(replace(flask_app.extensions["settings"], **changes))
+    swap_in(own)
+
+
+@pytest.fixture
 def backend(app) -> str:
     """'sqlite' or 'postgresql'."""
     with app.app.app_context():
@@ -280,3 +316,116 @@ def make_customer(client):
         return response.json()
 
     return make
+
+
+@pytest.fixture
+def count_queries(app):
+    """`with count_queries() as statements:` lists the SQL statements the app's engine runs inside the block."""
+
+    @contextmanager
+    def counting():
+        with app.app.app_context():
+            engine = db.engine
+        statements: list[str] = []
+
+        def record(connection, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+@pytest.fixture
+def ana_customer(client):
+    """A customer record (id "ana", an email, a first name) that staff made: what orders and rewards act on."""
+    response = client.post("/api/customers", json={"id": "ana", "email": "ana@example.com", "first_name": "Ana"})
+    assert response.status_code == 201
+    return response.json()
+
+
+def order(client, customer="ana", **body):
+    """POST an order for the customer (ana_customer by default); the answer."""
+    return client.post(f"/api/customers/{customer}/orders", json=body)
+
+
+@pytest.fixture
+def bruna(client):
+    """A customer with the CPF and the name ERP_SALE carries: the ERP's sales become her orders."""
+    response = client.post(
+        "/api/customers",
+        json={
+            "id": "bruna",
+            "email": "bruna@example.com",
+            "first_name": "Bruna",
+            "last_name": "Leite",
+            "document": "52998224725",
+        },
+    )
+    assert response.status_code == 201
+    return response.json()
+
+
+# A sale as the ERP sends it: Bruna's CPF and name, 100.00 of types A (10.00) and B (2 x 45.00).
+ERP_SALE = {
+    "sold_at": "2026-11-20 20:12:22",
+    "customer": {"document": "529.982.247-25", "name": "Bruna  Leite"},
+    "total": "100.00",
+    "products": [{"type": "A", "value": "10.00", "qty": 1}, {"type": "B", "value": "45.00", "qty": 2}],
+}
+
+
+@pytest.fixture
+def erp(client, app):
+    """An HTTP client holding an integration API key, as the ERP does."""
+    key = client.post("/api/api-keys", json={"name": "ERP"}).json()["key"]
+    http = app.test_client()
+    http.headers.update({"X-API-Key": key})
+    return http
+
+
+# --- accounts: sign-up, sign-in and the links mailed to them ----------------------------------------
+
+SIGNUP_PASSWORD = "correct horse battery staple"
+LINK = re.compile(r"http://customers\.test/(reset|verify)\?token=([A-Za-z0-9_-]+)")
+
+
+def link_token(message, kind: str) -> str:
+    """The token of the /reset or /verify link in a mail."""
+    match = LINK.search(message.get_content())
+    assert match and match.group(1) == kind, message.get_content()
+    return match.group(2)
+
+
+def signup(client, email="ana@example.com", password=SIGNUP_PASSWORD, **extra):
+    """POST /api/auth/signup; the answer."""
+    return client.post("/api/auth/signup", json={"email": email, "password": password, **extra})
+
+
+def login(client, email="ana@example.com", password=SIGNUP_PASSWORD):
+    """POST /api/auth/login; the answer."""
+    return client.post("/api/auth/login", json={"email": email, "password": password})
+
+
+def bearer(tokens: dict) -> dict:
+    """The Authorization header of a token pair."""
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def sign_in(client, email: str, password: str = SIGNUP_PASSWORD) -> dict:
+    """The Authorization header of a fresh sign-in (asserting it works)."""
+    response = login(client, email, password)
+    assert response.status_code == 200, response.text
+    return bearer(response.json())
+
+
+@pytest.fixture
+def ana_account(anon_client, mailbox):
+    """A signed-up customer account (a new address), with its verify mail received."""
+    response = signup(anon_client, first_name="Ana", last_name="Lima")
+    assert response.status_code == 202, response.text
+    return mailbox.wait_for("ana@example.com", "Confirm")

@@ -1,7 +1,6 @@
 """The service starts the documented ways: `python app.py` and `uvicorn app:app`."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx.Response:
@@ -34,7 +29,7 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> httpx
 @pytest.fixture
 def server_env(tmp_path):
     """Environment for a server on a free port with its own SQLite file."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -47,6 +42,7 @@ def server_env(tmp_path):
     return env, port
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "command",
     [

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ def run_flask(env: dict, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.subprocess
 def test_the_real_command_line(tmp_path):
     """The command as a person types it, against a fresh database."""
     database = tmp_path / "cli-users.db"
@@ -102,6 +104,7 @@ def test_import_users_with_bcrypt_hashes(app, anon_client, tmp_path):
     assert me["customer"]["first_name"] == "Olga"
 
 
+@pytest.mark.subprocess
 def test_the_command_line_export_writes_only_csv_and_imports_back(tmp_path):
     """`customers export > file` holds the CSV alone (logs go to stderr), and the file imports back."""
     env = {

@@ -7,7 +7,6 @@ cannot judge without knowing the business rules are configured in schemathesis.t
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,9 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import TEST_PASSWORD, TEST_SECRET_KEY
+from tests.conftest import TEST_PASSWORD, TEST_SECRET_KEY, free_port
 
-pytestmark = pytest.mark.fuzz
+pytestmark = [pytest.mark.fuzz, pytest.mark.subprocess]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -44,16 +43,10 @@ def _operation_ids() -> dict[str, list[str]]:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server(app, database_url, make_user, tmp_path):
     """The service under uvicorn on 127.0.0.1, on this run's (migrated) database; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "APP_ENV": "test",

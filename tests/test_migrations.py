@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -52,6 +53,7 @@ def _flask(args: list[str], database: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_flask_db_upgrade_and_downgrade(tmp_path):
     """`flask --app app db upgrade` creates the schema; downgrade removes it; upgrade again works."""
     database = tmp_path / "cli.db"

@@ -4,6 +4,7 @@ from flask import Blueprint, render_template, request
 
 from services import accounts
 from services.errors import Conflict, InvalidInput
+from services.settings import current_settings
 
 pages = Blueprint("account_pages", __name__)
 
@@ -38,7 +39,7 @@ def verify_submit():
         if error:
             return render_template("verify.html", token=token, kind=kind, error=error), 400
     try:
-        accounts.confirm(token, password)
+        accounts.confirm(token, password, settings=current_settings())
     except InvalidInput as exc:
         if kind == "claim" and exc.errors[0].field == "password":
             return render_template("verify.html", token=token, kind=kind, error=_sentence(exc)), 400
@@ -77,7 +78,7 @@ def reset_submit():
     if error:
         return render_template("reset.html", token=token, error=error), 400
     try:
-        accounts.confirm_reset(token, password)
+        accounts.confirm_reset(token, password, settings=current_settings())
     except InvalidInput as exc:
         return render_template("reset.html", token=token, error=exc.errors[0].message.capitalize() + "."), 400
     return render_template(

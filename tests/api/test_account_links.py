@@ -1,6 +1,5 @@
 """A record is reached only through a proven link: signup, claims, CPFs, email changes, admins, abuse limits."""
 
-import re
 import threading
 
 import pytest
@@ -11,31 +10,15 @@ from models import Customer, User, db
 from services import users
 from services.context import Principal
 from services.errors import Conflict
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import SIGNUP_PASSWORD, TEST_PASSWORD, link_token, sign_in
 
-PASSWORD = "correct horse battery staple"
 CHOSEN = "the owner's own passphrase"
-LINK = re.compile(r"http://customers\.test/(reset|verify)\?token=([A-Za-z0-9_-]+)")
 SALE = {
     "sold_at": "2026-11-20 20:12:22",
     "customer": {"document": "529.982.247-25", "name": "Bruna Leite"},
     "total": "100.00",
     "products": [{"type": "A", "value": "100.00", "qty": 1}],
 }
-
-
-def link_token(message, kind: str) -> str:
-    """The token of the /reset or /verify link in a mail."""
-    match = LINK.search(message.get_content())
-    assert match and match.group(1) == kind, message.get_content()
-    return match.group(2)
-
-
-def sign_in(client, email: str, password: str = PASSWORD) -> dict:
-    """The Authorization header of a fresh sign-in (asserting it works)."""
-    response = client.post("/api/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture
@@ -51,7 +34,7 @@ def victor(client):
 @pytest.fixture
 def hijacker(anon_client, victor, mailbox):
     """Someone who signed up first with Victor's address and a password of their own; their sign-in header."""
-    response = anon_client.post("/api/auth/signup", json={"email": "v@example.com", "password": PASSWORD})
+    response = anon_client.post("/api/auth/signup", json={"email": "v@example.com", "password": SIGNUP_PASSWORD})
     assert response.status_code == 202
     assert set(response.json()) == {"detail"}
     return sign_in(anon_client, "v@example.com")
@@ -87,7 +70,7 @@ def test_the_claim_link_asks_for_the_password_and_ends_every_session(anon_client
     assert missing.json()["errors"][0]["field"] == "password"
     assert anon_client.post("/api/auth/verify", json={"token": token, "password": CHOSEN}).status_code == 204
     assert anon_client.get("/api/auth/me", headers=hijacker).status_code == 401
-    refused = anon_client.post("/api/auth/login", json={"email": "v@example.com", "password": PASSWORD})
+    refused = anon_client.post("/api/auth/login", json={"email": "v@example.com", "password": SIGNUP_PASSWORD})
     assert refused.status_code == 401
     owner = sign_in(anon_client, "v@example.com", CHOSEN)
     me = anon_client.get("/api/auth/me", headers=owner).json()
@@ -163,15 +146,6 @@ def test_a_customer_put_keeps_the_fields_staff_set(client, client_as):
     assert names_only.json()["account_id"] == 3
 
 
-@pytest.fixture
-def erp(client, app):
-    """An HTTP client holding an integration API key, as the ERP does."""
-    key = client.post("/api/api-keys", json={"name": "ERP"}).json()["key"]
-    http = app.test_client()
-    http.headers.update({"X-API-Key": key})
-    return http
-
-
 @pytest.mark.parametrize("name", [None, {"first_name": "Mallory", "last_name": "Souza"}])
 def test_a_cpf_without_the_sale_s_name_receives_nothing_by_itself(erp, client, name):
     """A kept sale attaches by itself only when CPF and name both match; a nameless customer gets nothing."""
@@ -217,7 +191,9 @@ def test_staff_attach_a_kept_sale_by_hand_once(erp, client, client_as):
 
 def test_the_email_changes_only_through_a_link_mailed_to_the_new_address(anon_client, client, mailbox):
     """POST /auth/email answers 202 for a free or a taken address; only the free one gets a link."""
-    anon_client.post("/api/auth/signup", json={"email": "ana@example.com", "password": PASSWORD, "first_name": "Ana"})
+    anon_client.post(
+        "/api/auth/signup", json={"email": "ana@example.com", "password": SIGNUP_PASSWORD, "first_name": "Ana"}
+    )
     assert client.post("/api/customers", json={"email": "taken@example.com"}).status_code == 201
     ana = sign_in(anon_client, "ana@example.com")
     record_id = anon_client.get("/api/auth/me", headers=ana).json()["customer"]["id"]
@@ -233,13 +209,13 @@ def test_the_email_changes_only_through_a_link_mailed_to_the_new_address(anon_cl
     mailbox.wait_for("ana@example.com", "changed")
     me = anon_client.get("/api/auth/me", headers=sign_in(anon_client, "ana.lima@example.com")).json()
     assert me["email"] == me["customer"]["email"] == "ana.lima@example.com"
-    refused = anon_client.post("/api/auth/login", json={"email": "ana@example.com", "password": PASSWORD})
+    refused = anon_client.post("/api/auth/login", json={"email": "ana@example.com", "password": SIGNUP_PASSWORD})
     assert refused.status_code == 401
 
 
 def test_an_address_taken_before_the_confirmation_is_409(anon_client, client, mailbox):
     """If someone else gets the address between the mail and the click, the link answers 409, never 500."""
-    anon_client.post("/api/auth/signup", json={"email": "ana@example.com", "password": PASSWORD})
+    anon_client.post("/api/auth/signup", json={"email": "ana@example.com", "password": SIGNUP_PASSWORD})
     ana = sign_in(anon_client, "ana@example.com")
     anon_client.post("/api/auth/email", headers=ana, json={"email": "new@example.com"})
     token = link_token(mailbox.wait_for("new@example.com", "new email"), "verify")
@@ -251,11 +227,11 @@ def test_an_address_taken_before_the_confirmation_is_409(anon_client, client, ma
 
 def test_signup_for_an_address_whose_record_has_an_account_is_no_500(anon_client, client, mailbox):
     """Staff moving a linked record to an address does not break a later signup with that address."""
-    anon_client.post("/api/auth/signup", json={"email": "ana@example.com", "password": PASSWORD})
+    anon_client.post("/api/auth/signup", json={"email": "ana@example.com", "password": SIGNUP_PASSWORD})
     ana = sign_in(anon_client, "ana@example.com")
     record_id = anon_client.get("/api/auth/me", headers=ana).json()["customer"]["id"]
     assert client.patch(f"/api/customers/{record_id}", json={"email": "blocked@example.com"}).status_code == 200
-    response = anon_client.post("/api/auth/signup", json={"email": "blocked@example.com", "password": PASSWORD})
+    response = anon_client.post("/api/auth/signup", json={"email": "blocked@example.com", "password": SIGNUP_PASSWORD})
     assert response.status_code == 202
     mailbox.wait_for("blocked@example.com", "tried to sign up")
 
@@ -273,7 +249,9 @@ def test_the_last_active_admin_cannot_go(client, app, change, field):
     refused = client.patch(f"/api/users/{only}", json=change)
     assert refused.status_code == 409
     assert refused.json()["errors"] == [{"field": field, "message": "would leave no active admin"}]
-    second = client.post("/api/users", json={"email": "second@example.com", "password": PASSWORD, "role": "admin"})
+    second = client.post(
+        "/api/users", json={"email": "second@example.com", "password": SIGNUP_PASSWORD, "role": "admin"}
+    )
     assert client.patch(f"/api/users/{second.json()['id']}", json=change).status_code == 200
     assert client.patch(f"/api/users/{second.json()['id']}", json={"role": "admin", "active": True}).status_code == 200
     assert client.patch(f"/api/users/{only}", json=change).status_code == 200
@@ -329,14 +307,14 @@ SPELLINGS = [" " * n + "ana@example.com" + " " * (n % 2) for n in range(12)]
 
 
 def _first_limit(app, setting: str) -> int:
-    return parse_many(app.app.config[setting])[0].amount
+    return parse_many(getattr(app.app.extensions["settings"], setting.lower()))[0].amount
 
 
 @pytest.mark.parametrize(
     ("path", "setting", "body"),
     [
         ("/api/auth/login", "RATE_LIMIT_LOGIN", {"password": "not the right passphrase"}),
-        ("/api/auth/signup", "RATE_LIMIT_SIGNUP", {"password": PASSWORD}),
+        ("/api/auth/signup", "RATE_LIMIT_SIGNUP", {"password": SIGNUP_PASSWORD}),
         ("/api/auth/reset", "RATE_LIMIT_RESET", {}),
     ],
 )

@@ -4,48 +4,18 @@ import re
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD
-
-PASSWORD = "correct horse battery staple"
-LINK = re.compile(r"http://customers\.test/(reset|verify)\?token=([A-Za-z0-9_-]+)")
-
-
-def link_token(message, kind: str) -> str:
-    """The token of the /reset or /verify link in a mail."""
-    match = LINK.search(message.get_content())
-    assert match and match.group(1) == kind, message.get_content()
-    return match.group(2)
-
-
-def signup(client, email="ana@example.com", password=PASSWORD, **extra):
-    return client.post("/api/auth/signup", json={"email": email, "password": password, **extra})
-
-
-def login(client, email="ana@example.com", password=PASSWORD):
-    return client.post("/api/auth/login", json={"email": email, "password": password})
-
-
-def bearer(tokens: dict) -> dict:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
+from tests.conftest import SIGNUP_PASSWORD, TEST_PASSWORD, bearer, link_token, login, signup
 
 
 @pytest.fixture
-def ana(anon_client, mailbox):
-    """A signed-up customer account (a new address), with its verify mail received."""
-    response = signup(anon_client, first_name="Ana", last_name="Lima")
-    assert response.status_code == 202, response.text
-    return mailbox.wait_for("ana@example.com", "Confirm")
-
-
-@pytest.fixture
-def ana_tokens(anon_client, ana):
+def ana_tokens(anon_client, ana_account):
     """A token pair of a fresh sign-in as Ana."""
     response = login(anon_client)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_signup_creates_a_customer_account_and_mails_a_verify_link(anon_client, ana):
+def test_signup_creates_a_customer_account_and_mails_a_verify_link(anon_client, ana_account):
     """A new address gets a customer record of its own, usable at once, unverified until the mailed link."""
     tokens = login(anon_client).json()
     me = anon_client.get("/api/auth/me", headers=bearer(tokens)).json()
@@ -53,13 +23,13 @@ def test_signup_creates_a_customer_account_and_mails_a_verify_link(anon_client, 
     assert me["email_verified"] is False
     assert me["customer"]["email"] == "ana@example.com"
     assert me["customer"]["first_name"] == "Ana"
-    token = link_token(ana, "verify")
+    token = link_token(ana_account, "verify")
     assert anon_client.post("/api/auth/verify", json={"token": token}).status_code == 204
     assert anon_client.post("/api/auth/verify", json={"token": token}).status_code == 400
     assert anon_client.get("/api/auth/me", headers=bearer(tokens)).json()["email_verified"] is True
 
 
-def test_signup_answers_alike_and_mails_the_owner_of_a_taken_address(anon_client, ana, mailbox):
+def test_signup_answers_alike_and_mails_the_owner_of_a_taken_address(anon_client, ana_account, mailbox):
     """A second signup for the address (any case) answers as the first did; the owner gets a reset link."""
     first = signup(anon_client, email="newcomer@example.com")
     again = signup(anon_client, email="ANA@example.com", password="another long passphrase")
@@ -109,7 +79,7 @@ def test_me_shows_the_user_and_their_customer(anon_client, ana_tokens):
     assert "password" not in str(me).lower()
 
 
-def test_unknown_email_and_wrong_password_get_the_same_answer(anon_client, ana):
+def test_unknown_email_and_wrong_password_get_the_same_answer(anon_client, ana_account):
     """Sign-in refusals do not tell whether the email exists."""
     unknown = login(anon_client, email="nobody@example.com")
     wrong = login(anon_client, password="not the right passphrase")
@@ -142,7 +112,7 @@ def test_logout_ends_the_session(anon_client, ana_tokens):
     assert refreshed.status_code == 401
 
 
-def test_reset_always_answers_202(anon_client, ana, mailbox):
+def test_reset_always_answers_202(anon_client, ana_account, mailbox):
     """A reset request answers the same for known and unknown emails; only the known one gets mail."""
     known = anon_client.post("/api/auth/reset", json={"email": "ana@example.com"})
     unknown = anon_client.post("/api/auth/reset", json={"email": "nobody@example.com"})
@@ -168,7 +138,7 @@ def test_reset_flow_end_to_end(anon_client, ana_tokens, mailbox):
     assert reused.json()["errors"][0]["field"] == "token"
 
 
-def test_a_newer_reset_request_invalidates_the_older_link(anon_client, ana, mailbox):
+def test_a_newer_reset_request_invalidates_the_older_link(anon_client, ana_account, mailbox):
     """Only the latest reset link works."""
     anon_client.post("/api/auth/reset", json={"email": "ana@example.com"})
     first = link_token(mailbox.wait_for("ana@example.com", "Reset"), "reset")
@@ -181,7 +151,7 @@ def test_a_newer_reset_request_invalidates_the_older_link(anon_client, ana, mail
     assert new.status_code == 204
 
 
-def test_reset_token_is_stored_only_as_a_hash(app, anon_client, ana, mailbox):
+def test_reset_token_is_stored_only_as_a_hash(app, anon_client, ana_account, mailbox):
     """The database never holds the mailed token itself."""
     from sqlalchemy import select
 
@@ -195,7 +165,7 @@ def test_reset_token_is_stored_only_as_a_hash(app, anon_client, ana, mailbox):
     assert all(len(value) == 64 for value in stored)
 
 
-def test_change_password_ends_the_other_sessions(anon_client, ana):
+def test_change_password_ends_the_other_sessions(anon_client, ana_account):
     """Changing the password keeps the current session and ends the others."""
     phone = login(anon_client).json()
     laptop = login(anon_client).json()
@@ -203,7 +173,7 @@ def test_change_password_ends_the_other_sessions(anon_client, ana):
     changed = anon_client.post(
         "/api/auth/password",
         headers=bearer(laptop),
-        json={"current_password": PASSWORD, "new_password": new_password},
+        json={"current_password": SIGNUP_PASSWORD, "new_password": new_password},
     )
     assert changed.status_code == 204
     assert anon_client.get("/api/auth/me", headers=bearer(laptop)).status_code == 200
@@ -254,9 +224,9 @@ def follow(client, message, kind: str):
     return client.get(f"/{kind}", params={"token": link_token(message, kind)})
 
 
-def test_the_mailed_verify_link_opens_a_page_that_confirms(anon_client, ana):
+def test_the_mailed_verify_link_opens_a_page_that_confirms(anon_client, ana_account):
     """The verify link shows a button; pressing it confirms the address, and GET alone changes nothing."""
-    page = follow(anon_client, ana, "verify")
+    page = follow(anon_client, ana_account, "verify")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
     token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
@@ -269,7 +239,7 @@ def test_the_mailed_verify_link_opens_a_page_that_confirms(anon_client, ana):
     assert anon_client.post("/verify", data={"token": token}).status_code == 400
 
 
-def test_the_mailed_reset_link_opens_a_form_that_sets_the_password(anon_client, ana, mailbox):
+def test_the_mailed_reset_link_opens_a_form_that_sets_the_password(anon_client, ana_account, mailbox):
     """The reset link shows a form; a mismatch or weak password is refused, a good one is set."""
     anon_client.post("/api/auth/reset", json={"email": "ana@example.com"})
     page = follow(anon_client, mailbox.wait_for("ana@example.com", "Reset"), "reset")
@@ -300,7 +270,7 @@ class CountingHasher:
         return getattr(self.hasher, name)
 
 
-def test_unknown_email_costs_as_much_as_a_wrong_password(anon_client, ana, monkeypatch):
+def test_unknown_email_costs_as_much_as_a_wrong_password(anon_client, ana_account, monkeypatch):
     """Both refusals verify exactly one password hash, so their time does not reveal which emails exist."""
     from services import passwords
 
@@ -314,20 +284,17 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(anon_client, ana, monke
     assert verified == {"nobody@example.com": 1, "ana@example.com": 1}
 
 
-def test_console_backend_logs_the_message(app, anon_client, caplog):
+def test_console_backend_logs_the_message(use_settings, anon_client, caplog):
     """With MAIL_BACKEND=console the whole message, link included, goes to the log."""
     import logging
     import time
 
-    app.app.config["MAIL_BACKEND"] = "console"
-    try:
-        with caplog.at_level(logging.INFO, logger="services.mail"):
-            signup(anon_client, email="console@example.com")
-            deadline = time.monotonic() + 10
-            while "console@example.com" not in caplog.text and time.monotonic() < deadline:
-                time.sleep(0.05)
-    finally:
-        app.app.config["MAIL_BACKEND"] = "smtp"
+    use_settings(mail_backend="console")
+    with caplog.at_level(logging.INFO, logger="services.mail"):
+        signup(anon_client, email="console@example.com")
+        deadline = time.monotonic() + 10
+        while "console@example.com" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "mail to console@example.com: Confirm your email address" in logged
     assert "http://customers.test/verify?token=" in logged

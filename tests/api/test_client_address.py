@@ -3,7 +3,6 @@
 import asyncio
 import ipaddress
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from api.request_context import UNKNOWN_CLIENT, RequestContextMiddleware, resolve_client_address
 from config import ConfigurationError, load_settings
 from services.context import client_address_var
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # What a client may claim, one per sign-in attempt, and the address each names.
@@ -92,18 +92,12 @@ def test_an_address_the_server_took_from_the_header_is_not_believed(client, forw
 def test_trusted_proxies_setting():
     """TRUSTED_PROXIES is parsed once into networks; empty trusts nobody; a bad entry is named."""
     base = {"APP_ENV": "test", "SECRET_KEY": "s" * 40, "DATABASE_URL": "sqlite://"}
-    parsed = load_settings({**base, "TRUSTED_PROXIES": " 127.0.0.1, 10.0.0.0/8 ,::1,"})["TRUSTED_PROXIES"]
+    parsed = load_settings({**base, "TRUSTED_PROXIES": " 127.0.0.1, 10.0.0.0/8 ,::1,"}).trusted_proxies
     assert parsed == networks("127.0.0.1/32,10.0.0.0/8,::1/128")
-    assert load_settings({**base, "TRUSTED_PROXIES": ""})["TRUSTED_PROXIES"] == ()
+    assert load_settings({**base, "TRUSTED_PROXIES": ""}).trusted_proxies == ()
     for bad in ("nginx", "10.0.0.1/8", "300.1.1.1"):
         with pytest.raises(ConfigurationError, match=f"TRUSTED_PROXIES: '{bad}'"):
             load_settings({**base, "TRUSTED_PROXIES": f"127.0.0.1,{bad}"})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, seconds: float = 20) -> None:
@@ -122,7 +116,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, seconds: f
 
 def _serve_and_sign_in(tmp_path: Path, server: str, trusted: str) -> tuple[list[int], list[str], str]:
     """Four failed sign-ins from 127.0.0.1, each claiming another address; the answers, trail and log."""
-    port = _free_port()
+    port = free_port()
     database = tmp_path / "serve.db"
     env = {
         **os.environ,
@@ -167,6 +161,7 @@ def _serve_and_sign_in(tmp_path: Path, server: str, trusted: str) -> tuple[list[
     return statuses, trail, log.read_text()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("server", "recorded"),
     [
@@ -185,6 +180,7 @@ def test_a_client_cannot_pick_its_address(tmp_path, server, recorded):
     assert warnings == (1 if recorded == UNKNOWN_CLIENT else 0), log
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("server", ["python app.py", "gunicorn", "uvicorn --no-proxy-headers"])
 def test_a_trusted_proxy_names_the_client(tmp_path, server):
     """With TRUSTED_PROXIES=127.0.0.1 each claimed address is the client: its own limit, in the trail."""

@@ -46,6 +46,7 @@ def generated(anon_client, tmp_path, monkeypatch):
         del sys.modules[name]
 
 
+@pytest.mark.subprocess
 def test_the_generated_client_signs_in_creates_gets_and_lists_customers(generated, server, make_user):  # noqa: F811
     """login, create_customer, get_customer, list_customers through the generated functions and models."""
     api = importlib.import_module(f"{PACKAGE}.api")

@@ -123,10 +123,10 @@ def test_a_large_multipart_upload_still_streams_to_disk(client, monkeypatch):
     on_disk = []
     spool = import_jobs.spool
 
-    def spool_and_look(stream, limit):
+    def spool_and_look(stream, limit, directory):
         # Werkzeug keeps a part in a SpooledTemporaryFile, moved to disk past 500 KB.
         on_disk.append(stream._rolled)
-        return spool(stream, limit)
+        return spool(stream, limit, directory)
 
     monkeypatch.setattr(import_jobs, "spool", spool_and_look)
     rows = "".join(f"member{n}@example.com\n" for n in range(30_000))  # about 720 KB

@@ -171,26 +171,20 @@ def test_bad_encoding_midway_is_reported_by_line(client):
     assert report["created"] == 1
 
 
-def test_uploads_over_the_limit_are_413(app, client):
+def test_uploads_over_the_limit_are_413(use_settings, client):
     """A file over MAX_IMPORT_BYTES is refused with 413 and nothing is stored."""
-    app.app.config["MAX_IMPORT_BYTES"] = 100
-    try:
-        response = upload_csv(client, MPULSE_HEADER + "1,Yank,Deboo,1284628753,9436555,12\n" * 5)
-    finally:
-        app.app.config["MAX_IMPORT_BYTES"] = 1024**3
+    use_settings(max_import_bytes=100)
+    response = upload_csv(client, MPULSE_HEADER + "1,Yank,Deboo,1284628753,9436555,12\n" * 5)
     assert response.status_code == 413
     assert count(client) == 0
 
 
-def test_large_files_run_in_the_background(app, client):
+def test_large_files_run_in_the_background(use_settings, client):
     """Above IMPORT_SYNC_MAX_BYTES the answer is 202 and the job can be followed to the end."""
     import time
 
-    app.app.config["IMPORT_SYNC_MAX_BYTES"] = 10
-    try:
-        response = upload_file(client, DATA / "member_data.csv")
-    finally:
-        app.app.config["IMPORT_SYNC_MAX_BYTES"] = 1024 * 1024
+    use_settings(import_sync_max_bytes=10)
+    response = upload_file(client, DATA / "member_data.csv")
     assert response.status_code == 202
     location = response.headers["location"]
     deadline = time.monotonic() + 30
@@ -319,15 +313,12 @@ def test_5000_bad_rows_give_a_report_of_1000_errors_exact_counts_and_the_full_li
     ]
 
 
-def test_a_small_cap_lists_that_many_errors(app, client):
+def test_a_small_cap_lists_that_many_errors(use_settings, client):
     """IMPORT_REPORT_MAX_ERRORS=2: two errors listed, counts and errors.csv still cover all; 0 lists none."""
-    app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 2
-    try:
-        report = upload_csv(client, bad_rows_file(5)).json()
-        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 0
-        none_listed = upload_csv(client, bad_rows_file(1)).json()
-    finally:
-        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 1000
+    use_settings(import_report_max_errors=2)
+    report = upload_csv(client, bad_rows_file(5)).json()
+    use_settings(import_report_max_errors=0)
+    none_listed = upload_csv(client, bad_rows_file(1)).json()
     assert [e["line"] for e in report["errors"]] == [3, 4] and report["errors_truncated"] is True
     assert sum(c["count"] for c in report["error_counts"]) == 1 + 5 + 2
     assert len(errors_csv(client, report["id"])[1]) - 1 == 8
@@ -382,26 +373,21 @@ def test_errors_csv_of_an_unknown_import_is_404(client):
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-def test_a_failed_atomic_import_keeps_its_full_error_list(app, client):
+def test_a_failed_atomic_import_keeps_its_full_error_list(use_settings, client):
     """Atomic mode rolls the rows back, not the errors: the report is capped, errors.csv has them all."""
-    app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 2
-    try:
-        report = upload_file(client, DATA / "member_data_with_duplicate_records.csv", mode="atomic").json()
-    finally:
-        app.app.config["IMPORT_REPORT_MAX_ERRORS"] = 1000
+    use_settings(import_report_max_errors=2)
+    report = upload_file(client, DATA / "member_data_with_duplicate_records.csv", mode="atomic").json()
     assert (report["status"], report["created"], report["rejected"]) == ("failed", 0, 4)
     assert [e["line"] for e in report["errors"]] == [4, 27] and report["errors_truncated"] is True
     assert [int(r[0]) for r in errors_csv(client, report["id"])[1][1:]] == [4, 27, 40, 49]
     assert count(client) == 0
 
 
-def test_background_import_stores_every_error_and_removes_its_files(app, client, tmp_path, monkeypatch):
+def test_background_import_stores_every_error_and_removes_its_files(use_settings, client, tmp_path):
     """A job run in the background: capped report, full errors.csv, and nothing left in IMPORT_DIR."""
     import time
 
-    # The job thread reads the settings while it runs: they stay until the end of the test.
-    for name, value in (("IMPORT_SYNC_MAX_BYTES", 10), ("IMPORT_DIR", str(tmp_path)), ("IMPORT_REPORT_MAX_ERRORS", 10)):
-        monkeypatch.setitem(app.app.config, name, value)
+    use_settings(import_sync_max_bytes=10, import_dir=tmp_path, import_report_max_errors=10)
     response = upload_csv(client, bad_rows_file(30))
     assert response.status_code == 202
     deadline = time.monotonic() + 30
@@ -414,7 +400,7 @@ def test_background_import_stores_every_error_and_removes_its_files(app, client,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_error_file_is_removed_when_storing_the_errors_fails(app, client, tmp_path, monkeypatch):
+def test_the_error_file_is_removed_when_storing_the_errors_fails(use_settings, client, tmp_path, monkeypatch):
     """An unexpected failure while the errors are stored still removes the spooled upload and error file."""
     from services import import_jobs
 
@@ -422,7 +408,7 @@ def test_the_error_file_is_removed_when_storing_the_errors_fails(app, client, tm
         assert path.exists()
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setitem(app.app.config, "IMPORT_DIR", str(tmp_path))
+    use_settings(import_dir=tmp_path)
     monkeypatch.setattr(import_jobs, "store_errors", broken)
     response = upload_csv(client, bad_rows_file(3))
     assert response.status_code == 500

@@ -6,8 +6,10 @@ import uuid
 import pytest
 
 from app import create_app
+from tests.conftest import login
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+WRONG_PASSWORD = "not the password"
 
 
 def redis_answers() -> bool:
@@ -33,17 +35,13 @@ def limited_app(settings: dict, storage: str):
     )
 
 
-def login(http, email):
-    return http.post("/api/auth/login", json={"email": email, "password": "not the password"})
-
-
 @pytest.mark.usefixtures("app")
 def test_login_is_limited_per_account_with_retry_after(settings):
     """The fourth attempt on one account within a minute is a 429 telling when to retry."""
     http = limited_app(settings, "memory://").test_client()
     for _ in range(3):
-        assert login(http, "victim@example.com").status_code == 401
-    refused = login(http, "victim@example.com")
+        assert login(http, "victim@example.com", WRONG_PASSWORD).status_code == 401
+    refused = login(http, "victim@example.com", WRONG_PASSWORD)
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
@@ -54,8 +52,8 @@ def test_login_is_limited_per_client_address(settings):
     """Trying many accounts from one address is limited too."""
     http = limited_app(settings, "memory://").test_client()
     for n in range(3):
-        assert login(http, f"user{n}@example.com").status_code == 401
-    assert login(http, "someone-else@example.com").status_code == 429
+        assert login(http, f"user{n}@example.com", WRONG_PASSWORD).status_code == 401
+    assert login(http, "someone-else@example.com", WRONG_PASSWORD).status_code == 429
 
 
 @pytest.mark.usefixtures("app")
@@ -83,8 +81,8 @@ def test_limits_are_shared_by_workers_through_redis(settings):
     first.app.extensions["rate_limits"].reset()
     account = f"shared-{uuid.uuid4().hex[:8]}@example.com"
     a, b = first.test_client(), second.test_client()
-    assert login(a, account).status_code == 401
-    assert login(b, account).status_code == 401
-    assert login(a, account).status_code == 401
-    assert login(b, account).status_code == 429
+    assert login(a, account, WRONG_PASSWORD).status_code == 401
+    assert login(b, account, WRONG_PASSWORD).status_code == 401
+    assert login(a, account, WRONG_PASSWORD).status_code == 401
+    assert login(b, account, WRONG_PASSWORD).status_code == 429
     first.app.extensions["rate_limits"].reset()

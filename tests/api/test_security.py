@@ -222,8 +222,7 @@ def test_reset_token_of_another_user_or_expired_is_refused(app, anon_client, mak
 
     from models import OneTimeToken, db
     from models.types import utcnow
-    from tests.api.test_auth import link_token
-    from tests.conftest import TEST_PASSWORD
+    from tests.conftest import TEST_PASSWORD, link_token
 
     user = make_user("staff", email="reset-me@example.com")
     anon_client.post("/api/auth/reset", json={"email": user.email})

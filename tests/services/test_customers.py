@@ -1,6 +1,7 @@
 """The customer service layer on the real database: writes, look-ups, listing, and the races it must win."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 
@@ -10,12 +11,17 @@ from services.customers import CustomerFilters
 from services.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 
 THREADS = 8
+NO_BONUS = Decimal("0.00")
 
 
 def _list(filters=None, sort="created_at", limit=100, cursor=None):
     return customers.list_customers(
         filters or CustomerFilters(), sort=sort, limit=limit, cursor=cursor, phone_region="US"
     )
+
+
+def _create(values: dict) -> dict:
+    return customers.create_customer(values, signup_bonus=NO_BONUS)
 
 
 def _ids(page) -> list[str]:
@@ -52,7 +58,7 @@ def _race(app, work) -> list:
 @pytest.fixture
 def yank(app_context):
     """A stored customer with most fields set."""
-    return customers.create_customer(
+    return _create(
         {
             "id": "yank",
             "email": "yank@example.com",
@@ -70,7 +76,7 @@ def yank(app_context):
 
 def test_create_generates_an_id_and_timestamps(app_context):
     """A customer created without an id gets a URL-safe one and equal created/updated times."""
-    record = customers.create_customer({"email": "a@example.com"})
+    record = _create({"email": "a@example.com"})
     assert record["id"]
     assert len(record["id"]) <= 64
     assert record["created_at"] == record["updated_at"]
@@ -81,7 +87,7 @@ def test_create_generates_an_id_and_timestamps(app_context):
 def test_create_without_contact_field_is_invalid(app_context):
     """A customer with none of email, phone, client member id or document is refused on `body`."""
     with pytest.raises(InvalidInput) as caught:
-        customers.create_customer({"first_name": "Nobody", "country": "US"})
+        _create({"first_name": "Nobody", "country": "US"})
     assert [e.field for e in caught.value.errors] == ["body"]
     assert _list().items == []
 
@@ -99,14 +105,14 @@ def test_create_without_contact_field_is_invalid(app_context):
 def test_create_duplicate_is_a_conflict_naming_the_field(yank, second, field):
     """A second customer holding a unique value of the first is a Conflict on that field, and is not stored."""
     with pytest.raises(Conflict) as caught:
-        customers.create_customer(second)
+        _create(second)
     assert caught.value.field == field
     assert _ids(_list()) == ["yank"]
 
 
 def test_same_phone_in_other_account_is_allowed(yank):
     """Phone number and client member id are unique only within one account."""
-    other = customers.create_customer({"phone_number": "+13235551234", "client_member_id": "9436555", "account_id": 13})
+    other = _create({"phone_number": "+13235551234", "client_member_id": "9436555", "account_id": 13})
     assert _ids(_list()) == ["yank", other["id"]]
 
 
@@ -152,7 +158,7 @@ def test_update_leaving_no_contact_is_invalid(yank):
 
 def test_update_to_duplicate_is_a_conflict(yank):
     """Taking another customer's email is a Conflict on email and leaves both unchanged."""
-    other = customers.create_customer({"email": "other@example.com"})
+    other = _create({"email": "other@example.com"})
     with pytest.raises(Conflict) as caught:
         customers.update_customer(other["id"], {"email": "yank@example.com"}, replace=False, if_match=None)
     assert caught.value.field == "email"
@@ -177,20 +183,19 @@ def test_unchanged_update_keeps_the_version(yank):
 def test_two_writers_with_the_same_version(yank):
     """The second writer holding an ETag the first one made stale is refused; only the first change is kept."""
     tag = customers.version_tag(customers.get_customer("yank"))
-    customers.update_customer("yank", {"first_name": "First"}, replace=False, if_match=tag)
+    customers.update_customer("yank", {"first_name": "First"}, replace=False, if_match=frozenset({tag}))
     with pytest.raises(PreconditionFailed):
-        customers.update_customer("yank", {"last_name": "Second"}, replace=False, if_match=tag)
+        customers.update_customer("yank", {"last_name": "Second"}, replace=False, if_match=frozenset({tag}))
     stored = customers.get_customer("yank")
     assert (stored["first_name"], stored["last_name"]) == ("First", "Deboo")
 
 
 def test_if_match_star_and_lists(yank):
-    """If-Match `*` always matches, and a list matches when it holds the current tag."""
+    """No tags (If-Match `*` or none) always match, and a set matches when it holds the current tag."""
     tag = customers.version_tag(yank)
-    record = customers.update_customer("yank", {"first_name": "A"}, replace=False, if_match="*")
-    record = customers.update_customer(
-        "yank", {"first_name": "B"}, replace=False, if_match=f"{tag}, {customers.version_tag(record)}"
-    )
+    record = customers.update_customer("yank", {"first_name": "A"}, replace=False, if_match=None)
+    tags = frozenset({tag, customers.version_tag(record)})
+    record = customers.update_customer("yank", {"first_name": "B"}, replace=False, if_match=tags)
     assert record["first_name"] == "B"
 
 
@@ -200,9 +205,9 @@ def test_delete_with_stale_tag_keeps_the_customer(yank):
     changed = customers.update_customer("yank", {"first_name": "Z"}, replace=False, if_match=None)
     current = customers.version_tag(changed)
     with pytest.raises(PreconditionFailed):
-        customers.delete_customer("yank", if_match=stale)
+        customers.delete_customer("yank", if_match=frozenset({stale}))
     assert customers.get_customer("yank")["first_name"] == "Z"
-    customers.delete_customer("yank@example.com", if_match=current)
+    customers.delete_customer("yank@example.com", if_match=frozenset({current}))
     with pytest.raises(NotFound):
         customers.get_customer("yank")
 
@@ -219,11 +224,9 @@ def test_updated_at_strictly_increases(yank):
 
 def test_list_filters(app_context):
     """Filters match normalised values and combine with AND."""
-    ann = customers.create_customer(
-        {"email": "ann@example.com", "first_name": "Ann", "phone_number": "+13235551234", "account_id": 1}
-    )
-    bob = customers.create_customer({"email": "bob@example.com", "last_name": "Annan", "account_id": 2})
-    customers.create_customer({"document": "11144477735", "client_member_id": "M1", "account_id": 1})
+    ann = _create({"email": "ann@example.com", "first_name": "Ann", "phone_number": "+13235551234", "account_id": 1})
+    bob = _create({"email": "bob@example.com", "last_name": "Annan", "account_id": 2})
+    _create({"document": "11144477735", "client_member_id": "M1", "account_id": 1})
     assert _ids(_list(CustomerFilters(phone_number="(323) 555-1234"))) == [ann["id"]]
     assert _ids(_list(CustomerFilters(email="ANN@example.com"))) == [ann["id"]]
     assert _ids(_list(CustomerFilters(q="ann"))) == [ann["id"], bob["id"]]
@@ -251,7 +254,7 @@ def test_list_bad_phone_filter_is_invalid(app_context):
 def test_list_pages_cover_everything_once(app_context, sort, expected):
     """Following next_cursor two at a time gives every customer once, in sort order, empty values last."""
     for i, (email, last) in enumerate([("c@x.com", "Cole"), (None, "Abel"), ("a@x.com", None), ("b@x.com", "Baum")]):
-        customers.create_customer({"id": f"c{i}", "email": email, "last_name": last, "client_member_id": str(i)})
+        _create({"id": f"c{i}", "email": email, "last_name": last, "client_member_id": str(i)})
     first = _list(sort=sort, limit=2)
     second = _list(sort=sort, limit=2, cursor=first.next_cursor)
     assert _ids(first) + _ids(second) == expected
@@ -262,7 +265,7 @@ def test_list_pages_cover_everything_once(app_context, sort, expected):
 def test_cursor_of_another_sort_is_invalid(app_context):
     """A cursor made for one sort is InvalidInput on cursor under another."""
     for i in range(3):
-        customers.create_customer({"client_member_id": str(i)})
+        _create({"client_member_id": str(i)})
     cursor = _list(limit=1).next_cursor
     with pytest.raises(InvalidInput) as caught:
         _list(sort="email", cursor=cursor)
@@ -271,7 +274,7 @@ def test_cursor_of_another_sort_is_invalid(app_context):
 
 def test_concurrent_creates_with_one_email(app):
     """Eight simultaneous creates with one email: exactly one stored, seven Conflicts on email."""
-    outcomes = _race(app, lambda i: customers.create_customer({"email": "race@example.com", "first_name": f"T{i}"}))
+    outcomes = _race(app, lambda i: _create({"email": "race@example.com", "first_name": f"T{i}"}))
     assert sum(isinstance(o, dict) for o in outcomes) == 1, outcomes
     conflicts = [o for o in outcomes if isinstance(o, Conflict)]
     assert len(conflicts) == THREADS - 1, outcomes
@@ -284,9 +287,7 @@ def test_concurrent_creates_with_one_phone_in_an_account(app):
     """Eight simultaneous creates with one phone in one account: one stored, seven Conflicts on phone_number."""
     outcomes = _race(
         app,
-        lambda i: customers.create_customer(
-            {"email": f"p{i}@example.com", "phone_number": "+13235551234", "account_id": 7}
-        ),
+        lambda i: _create({"email": f"p{i}@example.com", "phone_number": "+13235551234", "account_id": 7}),
     )
     assert sum(isinstance(o, dict) for o in outcomes) == 1, outcomes
     conflicts = [o for o in outcomes if isinstance(o, Conflict)]
@@ -301,7 +302,8 @@ def test_concurrent_updates_with_one_etag(app, yank):
     tag = customers.version_tag(yank)
     db.session.remove()
     outcomes = _race(
-        app, lambda i: customers.update_customer("yank", {"first_name": f"T{i}"}, replace=False, if_match=tag)
+        app,
+        lambda i: customers.update_customer("yank", {"first_name": f"T{i}"}, replace=False, if_match=frozenset({tag})),
     )
     winners = [o for o in outcomes if isinstance(o, dict)]
     assert len(winners) == 1, outcomes

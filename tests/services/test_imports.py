@@ -85,7 +85,7 @@ def test_without_a_cap_hit_nothing_is_truncated():
     assert [e.line for e in totals.errors] == [2, 4] and not totals.errors_truncated
 
 
-def test_import_customers_takes_the_cap_and_sink_of_the_totals_passed_in(app_context):
+def test_import_customers_takes_the_cap_and_sink_of_the_totals_passed_in(app, app_context):
     """The service with a cap of 2 and a sink: the first two errors by line, every one in the sink."""
     seen = []
     text = "id,email\n" + "".join(f"r{i},bad-{i}\n" for i in range(10))
@@ -93,6 +93,7 @@ def test_import_customers_takes_the_cap_and_sink_of_the_totals_passed_in(app_con
         io.BytesIO(text.encode()),
         mode="best_effort",
         on_conflict="reject",
+        settings=app.app.extensions["settings"],
         totals=Totals(max_errors=2, sink=seen.append),
     )
     assert [e.line for e in totals.errors] == [2, 3]
@@ -128,8 +129,8 @@ def test_import_report_max_errors_must_be_a_whole_number_of_at_least_0(monkeypat
     """IMPORT_REPORT_MAX_ERRORS: default 1000; negative or not a number refuses to start."""
     monkeypatch.delenv("IMPORT_REPORT_MAX_ERRORS", raising=False)
     base = {"APP_ENV": "test", "SECRET_KEY": "k" * 40}
-    assert load_settings(base)["IMPORT_REPORT_MAX_ERRORS"] == 1000
-    assert load_settings({**base, "IMPORT_REPORT_MAX_ERRORS": "0"})["IMPORT_REPORT_MAX_ERRORS"] == 0
+    assert load_settings(base).import_report_max_errors == 1000
+    assert load_settings({**base, "IMPORT_REPORT_MAX_ERRORS": "0"}).import_report_max_errors == 0
     with pytest.raises(ConfigurationError, match=message):
         load_settings({**base, "IMPORT_REPORT_MAX_ERRORS": value})
 

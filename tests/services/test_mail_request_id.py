@@ -42,7 +42,7 @@ def mail_log():
     logger.setLevel(level)
 
 
-def signup(anon_client, email: str, request_id: str):
+def signup_with_request_id(anon_client, email: str, request_id: str):
     response = anon_client.post(
         "/api/auth/signup",
         json={"email": email, "password": "a long passphrase of hers"},
@@ -53,24 +53,17 @@ def signup(anon_client, email: str, request_id: str):
 
 
 @pytest.mark.parametrize(("backend", "logged"), [("console", "mail to"), ("smtp", "mail delivered to")])
-def test_mail_log_line_carries_the_request_id(app, anon_client, mailbox, mail_log, backend, logged):
+def test_mail_log_line_carries_the_request_id(use_settings, anon_client, mailbox, mail_log, backend, logged):
     """Console and SMTP backends alike: the line names the signup's X-Request-ID."""
-    app.app.config["MAIL_BACKEND"] = backend
-    try:
-        signup(anon_client, f"{backend}@example.com", f"signup-{backend}-42")
-        line = mail_log.wait_for(f"{logged} {backend}@example.com")
-    finally:
-        app.app.config["MAIL_BACKEND"] = "smtp"
+    use_settings(mail_backend=backend)
+    signup_with_request_id(anon_client, f"{backend}@example.com", f"signup-{backend}-42")
+    line = mail_log.wait_for(f"{logged} {backend}@example.com")
     assert line["request_id"] == f"signup-{backend}-42"
 
 
-def test_failed_delivery_line_carries_the_request_id(app, anon_client, mail_log):
+def test_failed_delivery_line_carries_the_request_id(use_settings, anon_client, mail_log):
     """A mail the server refuses is logged with the id of the request that sent it."""
-    port = app.app.config["SMTP_PORT"]
-    app.app.config["SMTP_PORT"] = 1  # nothing listens there
-    try:
-        signup(anon_client, "lost@example.com", "signup-lost-7")
-        line = mail_log.wait_for("mail to lost@example.com could not be delivered")
-    finally:
-        app.app.config["SMTP_PORT"] = port
+    use_settings(smtp_port=1)  # nothing listens there
+    signup_with_request_id(anon_client, "lost@example.com", "signup-lost-7")
+    line = mail_log.wait_for("mail to lost@example.com could not be delivered")
     assert line["request_id"] == "signup-lost-7"

@@ -10,21 +10,12 @@ from sqlalchemy import func, select
 
 from app import create_app
 from models import Customer, LedgerEntry, db
-from models.types import utcnow
 from services import orders, rewards
 from services.errors import BusinessRuleViolation
+from tests.conftest import store_customer
 
 ORDERS, REDEMPTIONS = 100, 100
 ORDER_TOTAL, REDEEM = Decimal("10.00"), Decimal("1.50")  # each order earns 1.00 (type D, 10%)
-
-
-def make_customer(app) -> int:
-    with app.app.app_context():
-        now = utcnow()
-        customer = Customer(id="busy", email="busy@example.com", created_at=now, updated_at=now)
-        db.session.add(customer)
-        db.session.commit()
-        return customer.pk
 
 
 def place(app, customer_pk: int, outcomes: list, barrier) -> None:
@@ -65,7 +56,7 @@ def check_totals(app, customer_pk: int, redeemed: int) -> None:
 
 def test_two_hundred_concurrent_writers_from_threads(app):
     """100 orders and 100 redemptions at once from 16 threads: exact totals, never a negative balance."""
-    customer_pk = make_customer(app)
+    customer_pk = store_customer(app, id="busy", email="busy@example.com")
     outcomes: list[str] = []
     jobs = [place, spend] * ORDERS  # interleaved, so redemptions race the orders that fund them
     for start in range(0, len(jobs), 16):
@@ -90,10 +81,11 @@ def _worker(settings: dict, customer_pk: int, kind: str, count: int, results) ->
     results.put(outcomes)
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="several processes need a server database")
 def test_two_hundred_concurrent_writers_from_processes(app, settings):
     """On PostgreSQL, four processes share the work: totals stay exact."""
-    customer_pk = make_customer(app)
+    customer_pk = store_customer(app, id="busy", email="busy@example.com")
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     workers = [

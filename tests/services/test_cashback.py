@@ -1,0 +1,85 @@
+"""The ERP sales service on the real database: how many kept sales a customer receives, the order of the failed
+ones, and what erasing a customer leaves on their sales."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from models import Customer, ErpSale, db
+from models.types import utcnow
+from services import cashback
+from services.orders import Item
+
+SOLD_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+CPF, OTHER_CPF = "52998224725", "11144477735"
+
+
+def _sale(document: str = CPF, name: str = "Bruna Leite", total: str = "10.00") -> ErpSale:
+    items = [Item("D", Decimal(total), 1)]
+    return cashback.record_sale(
+        cashback.Sale(document=document, name=name, sold_at=SOLD_AT, total=Decimal(total), items=items)
+    )
+
+
+def _customer(document: str | None, first_name: str | None, last_name: str | None = None) -> Customer:
+    now = utcnow()
+    record = Customer(
+        id=f"c{document}{first_name}",
+        email=f"{first_name}{document}@example.com".lower(),
+        document=document,
+        first_name=first_name,
+        last_name=last_name,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def test_a_customer_receives_each_kept_sale_with_their_cpf_and_name_and_is_told_how_many(app_context):
+    ids = [_sale().id, _sale(total="20.00").id, _sale(name="Outra Pessoa").id, _sale(OTHER_CPF).id]
+    bruna = _customer(CPF, "Bruna", "Leite")
+    assert cashback.credit_unassigned_sales(bruna) == 2
+    db.session.commit()
+    attached = {s.id: s.customer_pk for s in db.session.scalars(select(ErpSale))}
+    assert attached == {ids[0]: bruna.pk, ids[1]: bruna.pk, ids[2]: None, ids[3]: None}
+    assert db.session.get(Customer, bruna.pk).points == 30
+    assert cashback.credit_unassigned_sales(bruna) == 0  # nothing is credited twice
+
+
+@pytest.mark.parametrize(("document", "first_name"), [(None, "Bruna"), (CPF, None)])
+def test_a_customer_without_cpf_or_name_receives_nothing(app_context, document, first_name):
+    _sale()
+    assert cashback.credit_unassigned_sales(_customer(document, first_name)) == 0
+    assert db.session.scalars(select(ErpSale.customer_pk)).one() is None
+
+
+def test_failed_sales_are_listed_oldest_first(app_context):
+    sales = [_sale(total=f"{n}.00") for n in (3, 1, 2)]
+    db.session.execute(update(ErpSale).where(ErpSale.id != sales[1].id).values(status="failed"))
+    db.session.commit()
+    assert cashback.failed_sale_ids() == [sales[0].id, sales[2].id]
+
+
+def test_erasing_a_customer_blanks_their_sales_and_stamps_the_change(app_context):
+    """Name and CPF go, amounts and the order stay, and updated_at says when (for reconciliation)."""
+    bruna = _customer(CPF, "Bruna", "Leite")
+    db.session.commit()
+    sale = _sale()
+    other = _sale(OTHER_CPF, "Outra Pessoa")
+    before = datetime.now(UTC)
+    cashback.forget_sales_of(bruna)
+    db.session.commit()
+    erased = db.session.get(ErpSale, sale.pk, populate_existing=True)
+    assert (erased.name, erased.document, erased.total, erased.order_pk is not None) == (
+        "(erased)",
+        "00000000000",
+        Decimal("10.00"),
+        True,
+    )
+    assert erased.updated_at >= before
+    untouched = db.session.get(ErpSale, other.pk, populate_existing=True)
+    assert (untouched.name, untouched.document) == ("Outra Pessoa", OTHER_CPF)
