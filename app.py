@@ -44,6 +44,7 @@ from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
 from services.sessions import codec_for
 from services.settings import bind_settings
+from services.tokens import TokenCodec
 from web.account_pages import pages as account_pages
 from web.security_headers import SecurityHeadersMiddleware
 from web.static_files import register_static_files
@@ -140,8 +141,6 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     configure_logging(settings.log_level, settings.log_format)
     token_codec = codec_for(settings)
     specification = served_specification(settings)
-    roles = operation_roles(specification)
-    base_path = specification["servers"][0]["url"].rstrip("/")
 
     @asynccontextmanager
     async def lifespan(_middleware):
@@ -157,36 +156,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         __name__,
         lifespan=lifespan,
         specification_dir=BASE_DIR,
-        middlewares=[
-            partial(
-                RequestContextMiddleware,
-                state={"token_codec": token_codec},
-                trusted_proxies=settings.trusted_proxies,
-            ),
-            # Outside the error handlers, so their answers carry the headers too.
-            partial(
-                SecurityHeadersMiddleware,
-                no_store_paths=SECRET_PATHS,
-                docs_prefix=f"{base_path}/ui/",
-                hsts=settings.production and settings.public_base_url.startswith("https://"),
-            ),
-            ServerErrorMiddleware,
-            ExceptionMiddleware,
-            partial(
-                BodySizeLimitMiddleware,
-                max_bytes=settings.max_request_bytes,
-                larger={"/api/customers/import": settings.max_import_bytes},
-            ),
-            SpecAsWrittenMiddleware,
-            RoutingMiddleware,
-            partial(OperationRequiredMiddleware, base_path=base_path),
-            SecurityMiddleware,
-            RequestValidationMiddleware,
-            # Off in production it would still route every request again, for nothing.
-            *([ResponseValidationMiddleware] if settings.validate_responses else []),
-            LifespanMiddleware,
-            ContextMiddleware,
-        ],
+        middlewares=_middlewares(settings, token_codec, _base_path(specification)),
         jsonifier=OrjsonJsonifier(),
         validator_map=VALIDATOR_MAP,
         strict_validation=True,
@@ -195,7 +165,49 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     )
     docs = settings.api_docs
     app.add_api(specification, swagger_ui_options=SwaggerUIOptions(serve_spec=docs, swagger_ui=docs))
-    flask_app = app.app
+    register_problem_handlers(app, specification)
+    _configure_flask(app.app, settings, token_codec, operation_roles(specification))
+    if settings.auto_migrate:
+        _migrate_at_start(app.app, settings)
+    return app
+
+
+def _base_path(specification: dict) -> str:
+    return specification["servers"][0]["url"].rstrip("/")
+
+
+def _middlewares(settings: Settings, token_codec: TokenCodec, base_path: str) -> list:
+    """The ASGI stack, outermost first."""
+    return [
+        partial(RequestContextMiddleware, state={"token_codec": token_codec}, trusted_proxies=settings.trusted_proxies),
+        # Outside the error handlers, so their answers carry the headers too.
+        partial(
+            SecurityHeadersMiddleware,
+            no_store_paths=SECRET_PATHS,
+            docs_prefix=f"{base_path}/ui/",
+            hsts=settings.production and settings.public_base_url.startswith("https://"),
+        ),
+        ServerErrorMiddleware,
+        ExceptionMiddleware,
+        partial(
+            BodySizeLimitMiddleware,
+            max_bytes=settings.max_request_bytes,
+            larger={"/api/customers/import": settings.max_import_bytes},
+        ),
+        SpecAsWrittenMiddleware,
+        RoutingMiddleware,
+        partial(OperationRequiredMiddleware, base_path=base_path),
+        SecurityMiddleware,
+        RequestValidationMiddleware,
+        # Off in production it would still route every request again, for nothing.
+        *([ResponseValidationMiddleware] if settings.validate_responses else []),
+        LifespanMiddleware,
+        ContextMiddleware,
+    ]
+
+
+def _configure_flask(flask_app, settings: Settings, token_codec: TokenCodec, roles: dict) -> None:
+    """Bind the settings, extensions, role checks, commands and pages to the Flask app."""
     flask_app.request_class = UploadRequest
     register_static_files(flask_app)
     flask_app.config.update(settings.flask_config())
@@ -210,16 +222,16 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     db.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=str(MIGRATIONS_DIR))
     flask_app.before_request(partial(authorize_request, roles))
-    register_problem_handlers(app, specification)
     register_commands(flask_app)
     flask_app.register_blueprint(account_pages)
 
-    if settings.auto_migrate:
-        with flask_app.app_context():
-            migrate_to_head(partial(upgrade, directory=str(MIGRATIONS_DIR)))
-            if settings.app_env == "development":
-                create_first_admin()
-    return app
+
+def _migrate_at_start(flask_app, settings: Settings) -> None:
+    """AUTO_MIGRATE: bring the database to head (and, in development, make the first admin)."""
+    with flask_app.app_context():
+        migrate_to_head(partial(upgrade, directory=str(MIGRATIONS_DIR)))
+        if settings.app_env == "development":
+            create_first_admin()
 
 
 _default_app: connexion.FlaskApp | None = None

@@ -16,7 +16,7 @@ from models import Customer, ErpSale, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.customer_rules import normalise_document
-from services.database import by_public_id
+from services.database import by_public_id, within
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput
 from services.orders import Item, add_order, check_items, order_cashback, parse_amount
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
@@ -269,10 +269,7 @@ def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> Page:
         conditions.append(ErpSale.status == filters.status)
     if filters.document:
         conditions.append(ErpSale.document == "".join(ch for ch in filters.document if ch.isdigit()))
-    if filters.start is not None:
-        conditions.append(ErpSale.sold_at >= filters.start)
-    if filters.end is not None:
-        conditions.append(ErpSale.sold_at < filters.end)
+    conditions += within(ErpSale.sold_at, filters.start, filters.end)
     if filters.assigned is not None:
         # An erased customer's sale keeps its order: it is not waiting for anyone.
         conditions.append(ErpSale.order_pk.is_not(None) if filters.assigned else ErpSale.order_pk.is_(None))

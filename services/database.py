@@ -15,6 +15,16 @@ PG_UNIQUE_VIOLATION = "23505"
 SQLITE_UNIQUE_FAILED = "UNIQUE constraint failed: "
 
 
+def within(column, start, end) -> list:
+    """The conditions of a time window: from `start` inclusive to `end` exclusive, either side open when None."""
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return conditions
+
+
 def by_public_id(model, public_id: str, label: str, *, fresh: bool = False):
     """The `model` record with this public id (its `id` column, or the primary key of a model without one).
 

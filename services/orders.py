@@ -11,7 +11,7 @@ from models import Customer, Order, OrderItem, ProductType, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal
-from services.database import by_public_id, unique_conflict
+from services.database import by_public_id, unique_conflict, within
 from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.rewards import CENT, apply_to_wallet, round_money
@@ -170,10 +170,7 @@ def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> Pag
         conditions.append(Order.customer_pk == filters.customer_pk)
     if filters.status is not None:
         conditions.append(Order.status == filters.status)
-    if filters.start is not None:
-        conditions.append(Order.sold_at >= filters.start)
-    if filters.end is not None:
-        conditions.append(Order.sold_at < filters.end)
+    conditions += within(Order.sold_at, filters.start, filters.end)
     statement = ORDER_LIST.where(*conditions)
     return keyset_page(statement, NEWEST_ORDERS_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 

@@ -10,6 +10,7 @@ from models import Customer, LedgerEntry, Tier, db
 from services import mail
 from services.activity import record_activity
 from services.context import current_principal
+from services.database import within
 from services.errors import BusinessRuleViolation, InvalidInput
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 
@@ -142,10 +143,7 @@ def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor:
     conditions = [LedgerEntry.customer_pk == customer_pk]
     if filters.kind:
         conditions.append(LedgerEntry.kind == filters.kind)
-    if filters.start is not None:
-        conditions.append(LedgerEntry.created_at >= filters.start)
-    if filters.end is not None:
-        conditions.append(LedgerEntry.created_at < filters.end)
+    conditions += within(LedgerEntry.created_at, filters.start, filters.end)
     statement = LEDGER_LIST.where(*conditions)
     return keyset_page(statement, NEWEST_ENTRIES_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
