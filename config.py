@@ -13,7 +13,7 @@ import secrets
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -51,7 +51,8 @@ def _languages(value: frozenset[str]) -> frozenset[str]:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"))
+    # Half-up, as every other money figure of the service.
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _absolute_sqlite_url(url: str) -> str:

@@ -207,9 +207,11 @@ def forward(sale_id: str, settings: Settings) -> ErpSale:
     partner, error = None, None
     try:
         response = httpx.post(url, json=payload, timeout=timeout)
-        if response.status_code == 201:
-            answer = response.json()
+        answer = response.json() if response.status_code == 201 else None
+        if isinstance(answer, dict):
             partner = {k: answer.get(k) for k in ("id", "message", "createdAt")}
+        elif response.status_code == 201:
+            error = f"HTTP 201 without a JSON object: {response.text[:500]}"
         else:
             error = f"HTTP {response.status_code}: {response.text[:500]}"
     except (httpx.HTTPError, ValueError) as exc:

@@ -226,3 +226,14 @@ def test_only_the_cross_cutting_services_read_the_bound_settings():
         if path.name != "settings.py" and "services.settings" in _imported_modules(path)
     }
     assert readers == {"mail.py", "sessions.py", "pagination.py"}
+
+
+def test_the_signup_bonus_rounds_half_up_like_all_money():
+    """SIGNUP_BONUS_CASHBACK=0.005 is a bonus of 0.01, not 0.00 (half-even would drop it)."""
+    from decimal import Decimal
+
+    from config import load_settings
+
+    assert load_settings({"SIGNUP_BONUS_CASHBACK": "0.005", "SECRET_KEY": "k" * 40}).signup_bonus_cashback == Decimal(
+        "0.01"
+    )

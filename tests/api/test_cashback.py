@@ -36,6 +36,8 @@ class Partner:
                     if status == 201
                     else {"error": "boom"}
                 )
+                if partner.mode == "not_an_object":
+                    answer = ["ok"]
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -149,9 +151,9 @@ def test_a_sale_nobody_matches_is_kept_and_credited_when_the_customer_appears(er
     assert sale["order_id"] is not None
 
 
-@pytest.mark.parametrize("mode", ["error", "slow", "down"])
+@pytest.mark.parametrize("mode", ["error", "slow", "down", "not_an_object"])
 def test_partner_failures_are_kept_and_retried(erp, client, use_settings, bruna, partner, mode):
-    """A 500, a timeout or a refused connection marks the sale failed; retry sends it once the partner is back."""
+    """A 500, a timeout, a refused connection or a 201 without a JSON object marks the sale failed; retry sends it."""
     if mode == "down":
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

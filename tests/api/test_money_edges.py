@@ -871,6 +871,7 @@ def test_the_sale_of_an_erased_customer_cannot_be_attached_to_anyone_else(erp, c
     client.post("/api/customers", json={"id": "other", "email": "o@example.com"})
     refused = client.post(f"/api/cashback/{sale['id']}/assign", json={"customer": "other"})
     assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == "The sale is already attached to a customer."
     assert rewards_of(client, "other")["points"] == 0
     kept = client.get(f"/api/cashback/{sale['id']}").json()
     assert (kept["order_id"], kept["name"], kept["document"]) == (sale["order_id"], "(erased)", "00000000000")
@@ -880,6 +881,61 @@ def test_an_unknown_sale_is_404_naming_it(client):
     response = client.get("/api/cashback/nope")
     assert response.status_code == 404
     assert response.json()["detail"] == "No sale 'nope'."
+
+
+@pytest.mark.parametrize("method", ["get", "reverse"])
+def test_an_unknown_order_is_404_naming_it(client, method):
+    response = client.get("/api/orders/nope") if method == "get" else client.post("/api/orders/nope/reverse")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No order 'nope'."
+
+
+@pytest.mark.parametrize(
+    ("sold_at", "stored"),
+    [
+        ("2026-11-20 10:00:00", "2026-11-20T10:00:00.000000Z"),
+        ("2026-11-20T10:00:00", "2026-11-20T10:00:00.000000Z"),
+        ("2026-11-20", "2026-11-20T00:00:00.000000Z"),
+        ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.000000Z"),
+        ("2026-11-20T12:30:00+02:30", "2026-11-20T10:00:00.000000Z"),
+        ("2026-11-20T07:00:00-03:00", "2026-11-20T10:00:00.000000Z"),
+        ("2026-11-20 10:00", "2026-11-20T10:00:00.000000Z"),  # no seconds: UTC all the same
+        ("2026-11-20T10:00:00.250", "2026-11-20T10:00:00.250000Z"),
+    ],
+)
+def test_a_sale_time_is_read_as_utc_unless_it_gives_an_offset(erp, sold_at, stored):
+    response = erp.post("/api/cashback", json={**SALE, "sold_at": sold_at})
+    assert response.status_code == 201, response.text
+    assert response.json()["sold_at"] == stored
+
+
+@pytest.mark.parametrize("sold_at", ["yesterday at noon", "2026-11-20 25:00:00", "20/11/2026 10:00"])
+def test_a_sale_time_the_feed_cannot_read_is_400_saying_how_to_write_it(erp, sold_at):
+    response = erp.post("/api/cashback", json={**SALE, "sold_at": sold_at})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [
+        {"field": "sold_at", "message": "must be a date and time like 2026-11-22 10:30:00"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"total": 100.005}, {"field": "total", "message": "must have at most two decimal places"}),
+        (
+            {"total": 10.5, "products": [{"type": "A", "value": 10.001, "qty": 1}]},
+            {"field": "products.0.value", "message": "must have at most two decimal places"},
+        ),
+        (
+            {"total": 20, "products": [{"type": "A", "value": 10, "qty": 1}, {"type": "B", "value": 9.999, "qty": 1}]},
+            {"field": "products.1.value", "message": "must have at most two decimal places"},
+        ),
+    ],
+)
+def test_a_sale_amount_as_a_number_with_more_than_two_places_is_400_naming_it(erp, change, error):
+    response = erp.post("/api/cashback", json={**SALE, **change})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == [error]
 
 
 # Forwarding to the partner: what is kept of a failure.

@@ -54,3 +54,25 @@ def test_a_summary_gives_the_band_and_the_progress_inside_it(app_context, points
     summary = rewards.rewards_summary(points, Decimal("1.005"))
     assert (summary["tier"], summary["next_tier"], summary["next_tier_progress"]) == (tier, next_tier, progress)
     assert summary["cashback_balance"] == Decimal("1.01")  # half-up
+
+
+def test_each_database_s_tiers_are_its_own(app, settings, tmp_path):
+    """Tiers are read once per database: an app on another database with other tiers places customers by its own."""
+    from app import create_app
+    from models import Tier
+
+    with app.app.app_context():
+        assert rewards.rewards_summary(120, Decimal(0))["tier"] == "A"  # this app's tiers, now read and kept
+    other = create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"})
+    try:
+        with other.app.app_context():
+            db.session.execute(Tier.__table__.update().where(Tier.tier == "A").values(points=150))
+            db.session.commit()
+            summary = rewards.rewards_summary(120, Decimal(0))
+            assert (summary["tier"], summary["next_tier"], summary["next_tier_progress"]) == (None, "A", 0.8)
+        with app.app.app_context():
+            assert rewards.rewards_summary(120, Decimal(0))["tier"] == "A"
+    finally:
+        with other.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
