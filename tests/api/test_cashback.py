@@ -1,71 +1,10 @@
 """The ERP sales feed: validation, crediting (also later, when the customer appears), forwarding, retries."""
 
-import json
 import socket
-import threading
-import time
-from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.conftest import ERP_SALE as SALE
-
-
-class Partner:
-    """A real HTTP server on 127.0.0.1 playing the partner cashback API."""
-
-    def __init__(self):
-        self.mode = "created"
-        self.received: list[dict] = []
-        partner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                partner.received.append(body)
-                if partner.mode == "slow":
-                    time.sleep(1.5)
-                status = 500 if partner.mode == "error" else 201
-                answer = (
-                    {
-                        "id": len(partner.received),
-                        "message": "Cashback criado com sucesso!",
-                        "createdAt": "2026-11-22T10:00:00Z",
-                    }
-                    if status == 201
-                    else {"error": "boom"}
-                )
-                if partner.mode == "not_an_object":
-                    answer = ["ok"]
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/cashback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture(scope="session")
-def partner_server():
-    server = Partner()
-    yield server
-    server.server.shutdown()
-
-
-@pytest.fixture
-def partner(use_settings, partner_server):
-    """The partner API, answering 201 unless told otherwise; CASHBACK_API_URL points at it."""
-    partner_server.mode, partner_server.received = "created", []
-    use_settings(cashback_api_url=partner_server.url, cashback_api_timeout=Decimal(1))
-    return partner_server
 
 
 def test_sale_of_a_known_customer_becomes_their_order(erp, client, bruna, partner):

@@ -2,12 +2,10 @@
 that does not divide evenly, the ledger's time window, its link to orders, who moved the money and the trail
 of every movement, and the statement's next-tier line."""
 
-import json
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select, update
@@ -37,48 +35,6 @@ def erp(client, anon_client):
     anon_client.headers.update({"X-API-Key": created["key"]})
     anon_client.key_id = created["id"]
     return anon_client
-
-
-class Partner:
-    """A real HTTP server on 127.0.0.1 playing the partner cashback API: 201, or 500 in mode "error"."""
-
-    def __init__(self):
-        self.mode = "created"
-        self.error_body = ""
-        partner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
-                self.rfile.read(int(self.headers["Content-Length"]))
-                status = 500 if partner.mode == "error" else 201
-                answer = {"id": 1, "message": "ok", "createdAt": "2026-11-22T10:00:00Z"}
-                data = json.dumps(answer).encode() if status == 201 else partner.error_body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/cashback"
-
-
-@pytest.fixture
-def partner(use_settings):
-    """The partner API for one test; CASHBACK_API_URL points at it."""
-    server = Partner()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    use_settings(cashback_api_url=server.url, cashback_api_timeout=Decimal(2))
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-        thread.join(timeout=5)
 
 
 def order(client, customer="ana", **body):
