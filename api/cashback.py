@@ -1,7 +1,7 @@
 """The ERP sales feed and its reconciliation: receive a sale, list and inspect them, retry forwarding."""
 
 from api.idempotency import idempotent
-from api.params import parse_time
+from api.params import time_window
 from api.responses import json_response
 from schemas.sales import sale_representation, sale_representations
 from services import cashback
@@ -18,7 +18,7 @@ def record_sale(body):
 
 def list_sales(status=None, document=None, assigned=None, from_=None, to=None, limit=None, cursor=None):
     """Sales for reconciliation, newest first."""
-    filters = cashback.SaleFilters(status, document, parse_time(from_, "from"), parse_time(to, "to"), assigned)
+    filters = cashback.SaleFilters(status, document, time_window(from_, to), assigned)
     page = cashback.list_sales(filters, limit=limit or current_settings().page_size_default, cursor=cursor)
     return json_response({"items": sale_representations(page.items), "next_cursor": page.next_cursor})
 

@@ -1,7 +1,7 @@
 """Orders: add one to a customer, list, get, and reverse (undo a sale)."""
 
 from api.idempotency import idempotent
-from api.params import parse_time
+from api.params import parse_time, time_window
 from api.responses import json_response
 from api.security import caller
 from schemas.orders import order_representation
@@ -45,14 +45,14 @@ def create_order(customer, body):
 def list_customer_orders(customer, status=None, from_=None, to=None, limit=None, cursor=None):
     """A customer's orders, newest first."""
     record = customer_from_ref(customer, caller())
-    filters = orders.OrderFilters(record.pk, status, parse_time(from_, "from"), parse_time(to, "to"))
+    filters = orders.OrderFilters(record.pk, status, time_window(from_, to))
     return _page(orders.list_orders(filters, limit=limit or current_settings().page_size_default, cursor=cursor))
 
 
 def list_orders(customer=None, status=None, from_=None, to=None, limit=None, cursor=None):
     """Every order, newest first, filtered by customer, status and sale time."""
     customer_pk = customer_from_ref(customer).pk if customer else None
-    filters = orders.OrderFilters(customer_pk, status, parse_time(from_, "from"), parse_time(to, "to"))
+    filters = orders.OrderFilters(customer_pk, status, time_window(from_, to))
     return _page(orders.list_orders(filters, limit=limit or current_settings().page_size_default, cursor=cursor))
 
 

@@ -1,7 +1,7 @@
 """Tiers, a customer's rewards and ledger, redemptions and the mailed statement."""
 
 from api.idempotency import idempotent
-from api.params import parse_time
+from api.params import time_window
 from api.responses import json_response
 from api.security import caller
 from schemas.ledger import ledger_representation
@@ -26,7 +26,7 @@ def get_rewards(customer):
 def list_ledger(customer, kind=None, from_=None, to=None, limit=None, cursor=None):
     """A customer's ledger, newest first."""
     record = customer_from_ref(customer, caller())
-    filters = rewards.LedgerFilters(kind=kind, start=parse_time(from_, "from"), end=parse_time(to, "to"))
+    filters = rewards.LedgerFilters(kind, time_window(from_, to))
     limit = limit or current_settings().page_size_default
     page = rewards.ledger_page(record.pk, filters, limit=limit, cursor=cursor)
     ids = order_ids({e.order_pk for e in page.items})

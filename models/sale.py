@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models import Base
 from models.rewards import Money
-from models.types import UTCDateTime, utcnow
+from models.types import Expiring, UTCDateTime, utcnow
 
 
 class ErpSale(Base):
@@ -39,7 +39,7 @@ class ErpSale(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class IdempotencyKey(Base):
+class IdempotencyKey(Expiring, Base):
     """The first answer to a POST carrying an Idempotency-Key, replayed for 24 h."""
 
     __tablename__ = "idempotency_keys"
@@ -51,5 +51,3 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[dict | None] = mapped_column(JSON)
     headers: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

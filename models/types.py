@@ -1,8 +1,9 @@
-"""Column types shared by the models."""
+"""Column types and columns shared by the models."""
 
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -29,3 +30,10 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+class Expiring:
+    """A record issued at `created_at` that lapses at `expires_at`: a session, a token, a kept idempotent answer."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

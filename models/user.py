@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import Base
-from models.types import UTCDateTime, utcnow
+from models.types import Expiring, UTCDateTime, utcnow
 
 ROLES = ("admin", "staff", "customer", "integration")
 
@@ -31,31 +31,27 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class UserSession(Base):
+class UserSession(Expiring, Base):
     """One sign-in: every refresh token issued from it belongs to it, so reuse can end them all."""
 
     __tablename__ = "sessions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_pk: Mapped[int] = mapped_column(ForeignKey("users.pk", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
     client_address: Mapped[str | None] = mapped_column(String(64))
 
 
-class RefreshToken(Base):
+class RefreshToken(Expiring, Base):
     __tablename__ = "refresh_tokens"
 
     jti: Mapped[str] = mapped_column(String(32), primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class OneTimeToken(Base):
+class OneTimeToken(Expiring, Base):
     """A mailed token, kept only as a SHA-256 hash.
 
     Purposes: reset (choose a new password), verify (confirm the address of an account whose customer record
@@ -74,6 +70,4 @@ class OneTimeToken(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

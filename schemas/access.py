@@ -6,30 +6,20 @@ from models import ApiKey, User
 from schemas.common import timestamp
 
 
+def _representation(record: object, plain: tuple[str, ...], times: tuple[str, ...]) -> dict:
+    """These attributes of `record`, in this order: the plain ones as they are, then the times as timestamps."""
+    body = {name: getattr(record, name) for name in plain}
+    return body | {name: timestamp(getattr(record, name)) for name in times}
+
+
 def user_representation(user: User) -> dict:
     """A user as shown to admins."""
-    return {
-        "id": user.id,
-        "email": user.email,
-        "role": user.role,
-        "active": user.active,
-        "email_verified": user.email_verified,
-        "created_at": timestamp(user.created_at),
-        "updated_at": timestamp(user.updated_at),
-    }
+    return _representation(user, ("id", "email", "role", "active", "email_verified"), ("created_at", "updated_at"))
 
 
 def api_key_representation(key: ApiKey) -> dict:
     """A key as listed: its prefix, never the secret or its hash."""
-    return {
-        "id": key.id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "role": key.role,
-        "created_at": timestamp(key.created_at),
-        "last_used_at": timestamp(key.last_used_at),
-        "revoked_at": timestamp(key.revoked_at),
-    }
+    return _representation(key, ("id", "name", "prefix", "role"), ("created_at", "last_used_at", "revoked_at"))
 
 
 def activity_representation(entry: Mapping) -> dict:

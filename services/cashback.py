@@ -16,7 +16,7 @@ from models import Customer, ErpSale, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.customer_rules import normalise_document
-from services.database import by_public_id, within
+from services.database import TimeWindow, by_public_id, within
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput
 from services.orders import Item, add_order, check_items, order_cashback, parse_amount
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
@@ -255,8 +255,7 @@ def sale_from_id(sale_id: str) -> ErpSale:
 class SaleFilters:
     status: str | None = None
     document: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    window: TimeWindow = TimeWindow()
     assigned: bool | None = None
 
 
@@ -271,7 +270,7 @@ def list_sales(filters: SaleFilters, *, limit: int, cursor: str | None) -> Page:
         conditions.append(ErpSale.status == filters.status)
     if filters.document:
         conditions.append(ErpSale.document == "".join(ch for ch in filters.document if ch.isdigit()))
-    conditions += within(ErpSale.sold_at, filters.start, filters.end)
+    conditions += within(ErpSale.sold_at, filters.window)
     if filters.assigned is not None:
         # An erased customer's sale keeps its order: it is not waiting for anyone.
         conditions.append(ErpSale.order_pk.is_not(None) if filters.assigned else ErpSale.order_pk.is_(None))

@@ -1,8 +1,10 @@
-"""What the services share about the database: finding a record by its public id, and reading a unique
-violation as a Conflict on the field its constraint guards."""
+"""What the services share about the database: the conditions of a time window, finding a record by its public id,
+and reading a unique violation as a Conflict on the field its constraint guards."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import UniqueConstraint, inspect, select
@@ -15,13 +17,21 @@ PG_UNIQUE_VIOLATION = "23505"
 SQLITE_UNIQUE_FAILED = "UNIQUE constraint failed: "
 
 
-def within(column, start, end) -> list:
-    """The conditions of a time window: from `start` inclusive to `end` exclusive, either side open when None."""
+@dataclass(frozen=True)
+class TimeWindow:
+    """From `start` inclusive to `end` exclusive, either side open when None."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def within(column, window: TimeWindow) -> list:
+    """The conditions that keep `column` inside the window."""
     conditions = []
-    if start is not None:
-        conditions.append(column >= start)
-    if end is not None:
-        conditions.append(column < end)
+    if window.start is not None:
+        conditions.append(column >= window.start)
+    if window.end is not None:
+        conditions.append(column < window.end)
     return conditions
 
 

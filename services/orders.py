@@ -11,7 +11,7 @@ from models import Customer, Order, OrderItem, ProductType, db
 from models.types import utcnow
 from services.activity import record_activity
 from services.context import Principal
-from services.database import by_public_id, unique_conflict, within
+from services.database import TimeWindow, by_public_id, unique_conflict, within
 from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.rewards import CENT, apply_to_wallet, round_money
@@ -155,8 +155,7 @@ def order_items(order_pks: list[int]) -> dict[int, list[OrderItem]]:
 class OrderFilters:
     customer_pk: int | None = None
     status: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    window: TimeWindow = TimeWindow()
 
 
 NEWEST_ORDERS_FIRST = Ordering("orders", [(Order.pk, True, False)])
@@ -170,7 +169,7 @@ def list_orders(filters: OrderFilters, *, limit: int, cursor: str | None) -> Pag
         conditions.append(Order.customer_pk == filters.customer_pk)
     if filters.status is not None:
         conditions.append(Order.status == filters.status)
-    conditions += within(Order.sold_at, filters.start, filters.end)
+    conditions += within(Order.sold_at, filters.window)
     statement = ORDER_LIST.where(*conditions)
     return keyset_page(statement, NEWEST_ORDERS_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 

@@ -10,7 +10,7 @@ from models import Customer, LedgerEntry, Tier, db
 from services import mail
 from services.activity import record_activity
 from services.context import current_principal
-from services.database import within
+from services.database import TimeWindow, within
 from services.errors import BusinessRuleViolation, InvalidInput
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 
@@ -130,8 +130,7 @@ def redeem(customer: Customer, amount: Decimal) -> tuple[LedgerEntry, dict]:
 @dataclass(frozen=True)
 class LedgerFilters:
     kind: str | None = None
-    start: object = None
-    end: object = None
+    window: TimeWindow = TimeWindow()
 
 
 NEWEST_ENTRIES_FIRST = Ordering("ledger", [(LedgerEntry.pk, True, False)])
@@ -143,7 +142,7 @@ def ledger_page(customer_pk: int, filters: LedgerFilters, *, limit: int, cursor:
     conditions = [LedgerEntry.customer_pk == customer_pk]
     if filters.kind:
         conditions.append(LedgerEntry.kind == filters.kind)
-    conditions += within(LedgerEntry.created_at, filters.start, filters.end)
+    conditions += within(LedgerEntry.created_at, filters.window)
     statement = LEDGER_LIST.where(*conditions)
     return keyset_page(statement, NEWEST_ENTRIES_FIRST, limit=limit, cursor=cursor, signing_key=cursor_signing_key())
 
