@@ -23,6 +23,7 @@ INSTANCE_DIR = BASE_DIR / "instance"
 
 ENVIRONMENTS = ("development", "test", "production")
 MAIL_BACKENDS = ("console", "smtp")
+QUEUE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -85,6 +86,11 @@ class Settings:
     # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
     # rather than opening and closing overflow connections under load.
     database_pool_size: int = 10
+    # Bounded waits on the database (seconds): opening a connection, one statement (PostgreSQL; 0 = no limit),
+    # and a free connection of the pool. Past them a request answers 503 with Retry-After, never hangs.
+    database_connect_timeout: int = 5
+    database_statement_timeout: int = 30
+    database_pool_timeout: int = 5
     auto_migrate: bool = True  # false by default in production
     log_level: str = field(default="INFO", metadata=_normalised(_upper))
     log_format: str = "json"
@@ -116,7 +122,21 @@ class Settings:
     rate_limit_password: str = "5/15 minutes"  # noqa: S105 - a rate, not a password
     rate_limit_email: str = "5/minute;20/hour"
     cashback_api_url: str = ""  # empty: sales are kept, not forwarded
-    cashback_api_timeout: Decimal = Decimal("5")
+    cashback_api_timeout: Decimal = Decimal("5")  # seconds to connect, and between two reads of the answer
+    cashback_api_deadline: Decimal = Decimal("15")  # seconds one whole call may take, however the partner drips
+    # Automatic forwarding attempts of a sale (the first included) before it is `failed` for reconciliation,
+    # the first retry this many seconds after a failure, each later one twice as long after the one before.
+    cashback_forward_attempts: int = 5
+    cashback_retry_delay: int = 30
+    # Background work (imports, mail, forwarding, housekeeping): the queue's storage, sqlite:///path (one machine)
+    # or redis://host:port/db (several); with QUEUE_EMBEDDED each web process also runs QUEUE_WORKERS workers.
+    queue_url: str = field(default=f"sqlite:///{INSTANCE_DIR / 'queue.db'}", metadata=_normalised(_absolute_sqlite_url))
+    queue_embedded: bool = True
+    queue_workers: int = 2
+    # A running import renews its lease while it works; a job whose lease lapsed (its worker died) is resumed.
+    import_lease_seconds: int = 60
+    # A request that claimed an Idempotency-Key renews the claim while it runs; a lapsed claim may be retried.
+    idempotency_lease_seconds: int = 30
     max_import_bytes: int = 1024**3
     import_sync_max_bytes: int = 1024 * 1024
     import_dir: Path = INSTANCE_DIR / "imports"
@@ -136,6 +156,13 @@ class Settings:
             raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
         if self.import_report_max_errors < 0:
             raise ConfigurationError("IMPORT_REPORT_MAX_ERRORS must be a whole number of at least 0")
+        if not self.queue_url.startswith(QUEUE_SCHEMES):
+            raise ConfigurationError(
+                f"QUEUE_URL must start with one of {', '.join(QUEUE_SCHEMES)}, not {self.queue_url!r}"
+            )
+        for name in ("queue_workers", "cashback_forward_attempts", "import_lease_seconds", "idempotency_lease_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name.upper()} must be a whole number of at least 1")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {self.mail_backend!r}")
 
@@ -149,7 +176,7 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "TESTING": self.app_env == "test",
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": _pool_options(self.database_url, self.database_pool_size),
+            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(self),
         }
 
 
@@ -265,10 +292,25 @@ def _convert(name: str, value):
     return normalise(value) if normalise else value
 
 
-def _pool_options(database_url: str, pool_size: int) -> dict:
-    if database_url in ("sqlite://", "sqlite:///:memory:"):
+def _engine_options(settings: Settings) -> dict:
+    """The pool and the bounded waits of the database engine."""
+    url = settings.database_url
+    if url in ("sqlite://", "sqlite:///:memory:"):
         return {}  # one shared in-memory connection; there is no pool to size
-    return {"pool_size": pool_size, "max_overflow": 5}
+    options = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 5,
+        "pool_timeout": settings.database_pool_timeout,
+    }
+    if url.startswith("postgresql"):
+        statement_ms = settings.database_statement_timeout * 1000
+        # A connection the server dropped (a restart, an outage) is replaced, not handed to a request.
+        options["pool_pre_ping"] = True
+        options["connect_args"] = {
+            "connect_timeout": settings.database_connect_timeout,
+            "options": f"-c statement_timeout={statement_ms}",
+        }
+    return options
 
 
 def _development_secret_key() -> str:
