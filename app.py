@@ -1,7 +1,12 @@
 """Customer Interface: create_app() builds the service; `uvicorn app:app` and `python app.py` serve it."""
 
+import asyncio
 import logging
-from contextlib import asynccontextmanager
+import multiprocessing
+import os
+import signal
+import sys
+from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.problems import register_problem_handlers
+from api.problems import database_cause, database_unavailable, register_problem_handlers
 from api.request_context import (
     BodySizeLimitMiddleware,
     OperationRequiredMiddleware,
@@ -35,11 +40,12 @@ from api.responses import OrjsonJsonifier
 from api.security import authorize_request, operation_roles
 from api.validation import VALIDATOR_MAP, UploadRequest
 from cli import register_commands
-from config import Settings, load_settings
+from config import ConfigurationError, Settings, load_settings
 from models import db
+from services import tasks
 from services.bootstrap import create_first_admin
 from services.context import read_only_var
-from services.import_jobs import mark_interrupted_jobs
+from services.errors import Unavailable
 from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
 from services.sessions import codec_for
@@ -144,13 +150,14 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
 
     @asynccontextmanager
     async def lifespan(_middleware):
-        """When serving starts: import jobs a previous process left unfinished are marked failed."""
-        with app.app.app_context():
-            try:
-                mark_interrupted_jobs()
-            except SQLAlchemyError:
-                logging.getLogger(__name__).warning("could not check for interrupted import jobs", exc_info=True)
-        yield
+        """While serving, the embedded queue consumer runs (QUEUE_EMBEDDED); it stops when serving ends."""
+        consumer = tasks.start_embedded(settings, app.app.app_context) if settings.queue_embedded else None
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                # Off the event loop: running tasks get a few seconds to finish.
+                await asyncio.to_thread(tasks.stop_embedded, consumer)
 
     app = connexion.FlaskApp(
         __name__,
@@ -227,14 +234,48 @@ def _configure_flask(flask_app, settings: Settings, token_codec: TokenCodec, rol
 
 
 def _migrate_at_start(flask_app, settings: Settings) -> None:
-    """AUTO_MIGRATE: bring the database to head (and, in development, make the first admin)."""
+    """AUTO_MIGRATE: bring the database to head (and, in development, make the first admin).
+
+    A database that does not answer (within DATABASE_CONNECT_TIMEOUT) refuses the start with Unavailable.
+    """
     with flask_app.app_context():
-        migrate_to_head(partial(upgrade, directory=str(MIGRATIONS_DIR)))
-        if settings.app_env == "development":
-            create_first_admin()
+        try:
+            migrate_to_head(partial(upgrade, directory=str(MIGRATIONS_DIR)))
+            if settings.app_env == "development":
+                create_first_admin()
+        except SQLAlchemyError as error:
+            if not database_unavailable(error):
+                raise
+            raise Unavailable(f"the database does not answer: {database_cause(error)}") from None
 
 
 _default_app: connexion.FlaskApp | None = None
+# The exit status of a server that cannot start: gunicorn's master then halts (its WORKER_BOOT_ERROR) and
+# uvicorn's supervisor stops (its STARTUP_FAILURE), instead of starting the worker again and again.
+STARTUP_FAILURE = 3
+
+
+def _app_or_exit() -> connexion.FlaskApp:
+    """create_app(); a setting or a database that refuses the start logs one line and exits the whole server."""
+    try:
+        return create_app()
+    except (ConfigurationError, Unavailable) as error:
+        logging.getLogger(__name__).critical("cannot start: %s", error)
+        _stop_uvicorn_supervisor()
+        raise SystemExit(STARTUP_FAILURE) from None
+
+
+def _stop_uvicorn_supervisor() -> None:
+    """In a worker of `uvicorn --workers N`, end the supervisor, so the server exits with a failure status.
+
+    Uvicorn's supervisor stops when a worker exits with STARTUP_FAILURE, but then exits with status 0 (and
+    catches SIGTERM and SIGINT to do just that); a service manager would take that for a clean stop. Its other
+    workers refuse the same settings and exit by themselves.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None and "uvicorn.supervisors" in sys.modules:
+        with suppress(ProcessLookupError):  # another worker ended it first
+            os.kill(parent.pid, signal.SIGKILL)
 
 
 def __getattr__(name: str):
@@ -243,14 +284,14 @@ def __getattr__(name: str):
     global _default_app
     if name in ("app", "application"):
         if _default_app is None:
-            _default_app = create_app()
+            _default_app = _app_or_exit()
         # `flask --app app` looks for a Flask instance under `application`.
         return _default_app if name == "app" else _default_app.app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
-    service = create_app()
+    service = _app_or_exit()
     # log_config=None keeps the service's own log format instead of uvicorn's. proxy_headers=False:
     # the app alone decides which X-Forwarded-For to believe (TRUSTED_PROXIES).
     served = service.app.extensions["settings"]

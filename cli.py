@@ -1,4 +1,5 @@
-"""Command-line tasks: `flask --app app users create|import ...`, `flask --app app cashback retry`."""
+"""Command-line tasks: `flask --app app users create|import ...`, `flask --app app cashback retry`,
+`flask --app app queue worker`."""
 
 import csv
 import io
@@ -6,7 +7,7 @@ import os
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from schemas.accounts import NewUserInput
@@ -17,6 +18,7 @@ from services.customers import CustomerFilters
 from services.errors import ServiceError
 from services.imports import MODES, ON_CONFLICT, import_customers
 from services.settings import current_settings
+from services.tasks import run_worker
 from services.users import MANAGED_ROLES, add_user, import_user
 
 users_cli = AppGroup("users", help="Manage the people who sign in.")
@@ -134,10 +136,26 @@ def retry_failed_command() -> None:
         try:
             sale = retry(sale_id, settings)
         except ServiceError as exc:
-            raise click.ClickException(_reason(exc)) from None
+            click.echo(f"{sale_id}: not retried ({_reason(exc)})")  # e.g. being sent by a worker right now
+            continue
         sent += sale.status == "sent"
         click.echo(f"{sale.id}: {sale.status}" + (f" ({sale.last_error})" if sale.last_error else ""))
     click.echo(f"Retried {len(ids)} sales; {sent} sent, {len(ids) - sent} still failing.")
+
+
+queue_cli = AppGroup("queue", help="Run the background work (mail, partner forwarding, imports, housekeeping).")
+
+
+@queue_cli.command("worker")
+@click.option("--workers", type=click.IntRange(1, 256), help="Worker threads; QUEUE_WORKERS when omitted.")
+def queue_worker_command(workers: int | None) -> None:
+    """Run the queue's workers in the foreground (with QUEUE_EMBEDDED=false in the web processes).
+
+    SIGTERM stops taking tasks and lets the running ones finish (20 s at most); SIGINT stops at once.
+    Work cut short is found again by housekeeping.
+    """
+    settings = current_settings()
+    run_worker(settings, current_app._get_current_object().app_context, workers or settings.queue_workers)
 
 
 def register_commands(app: Flask) -> None:
@@ -145,3 +163,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(cashback_cli)
     app.cli.add_command(customers_cli)
+    app.cli.add_command(queue_cli)

@@ -1,6 +1,11 @@
 """Gunicorn settings for production: `gunicorn -c gunicorn.conf.py app:app`."""
 
 import os
+import sys
+
+from config import ConfigurationError, load_settings
+
+STARTUP_FAILURE = 3  # as a worker that cannot boot (app.STARTUP_FAILURE): the exit status of a refused start
 
 _host, _port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
 bind = f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"  # an IPv6 host is written in brackets
@@ -12,3 +17,12 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 forwarded_allow_ips = ""
 # Gunicorn's control socket sits at one path per user ($HOME/.gunicorn): two services would clash.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Check the settings in the master, before any worker starts: a refused one stops gunicorn, saying why."""
+    try:
+        load_settings()
+    except ConfigurationError as error:
+        server.log.error("cannot start: %s", error)
+        sys.exit(STARTUP_FAILURE)

@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+from datetime import timedelta
 
 import orjson
 from flask import request
@@ -10,6 +11,7 @@ from api.responses import json_response
 from api.security import caller
 from services import idempotency
 from services.errors import InvalidInput
+from services.settings import current_settings
 
 MAX_KEY = 128
 
@@ -32,17 +34,19 @@ def idempotent(handler):
             + b"\n"
             + orjson.dumps(kwargs.get("body"), option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
-        kept = idempotency.claim(owner, key, fingerprint)
-        if kept is not None:
-            status, body, headers = idempotency.kept_answer(kept)
+        lease = timedelta(seconds=current_settings().idempotency_lease_seconds)
+        claim = idempotency.claim(owner, key, fingerprint, lease)
+        if claim.kept is not None:
+            status, body, headers = claim.kept
             return json_response(body, status, {**headers, "Idempotent-Replayed": "true"})
         try:
-            body, status, headers = handler(*args, **kwargs)
+            with idempotency.held(claim, lease):
+                body, status, headers = handler(*args, **kwargs)
         except Exception:
-            idempotency.release(owner, key)
+            idempotency.release(claim)
             raise
         kept_headers = {k: v for k, v in headers.items() if k in ("Location", "ETag")}
-        idempotency.remember(owner, key, status, body, kept_headers)
+        idempotency.remember(claim, status, body, kept_headers)
         return body, status, headers
 
     return wrapper

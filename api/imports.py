@@ -1,6 +1,6 @@
 """Bulk import and export of customers (staff)."""
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, request, stream_with_context
 
 from api.responses import json_response
 from schemas.imports import import_report
@@ -11,12 +11,6 @@ from services.errors import InvalidInput
 from services.settings import current_settings
 
 
-def report(job) -> dict:
-    """A job's report; while it runs in this process, with the live counts."""
-    live = import_jobs.live_totals(job.id) if job.status == "running" else None
-    return import_report(job, *live) if live else import_report(job)
-
-
 def import_customers(mode="best_effort", on_conflict="reject"):
     """Import a CSV of customers: the report at once for small files, else 202 and a job to follow."""
     upload = _uploaded_file() if request.mimetype == "multipart/form-data" else None
@@ -25,22 +19,14 @@ def import_customers(mode="best_effort", on_conflict="reject"):
     path, size = import_jobs.spool(stream, settings.max_import_bytes, settings.import_dir)
     try:
         job = import_jobs.start_import(
-            path,
-            size,
-            filename=upload.filename if upload else None,
-            mode=mode,
-            on_conflict=on_conflict,
-            settings=settings,
-            # A larger file is imported by a thread of its own, in a context of this app.
-            app_context=current_app.app_context,
+            path, size, filename=upload.filename if upload else None, mode=mode, on_conflict=on_conflict
         )
     except InvalidInput:
         path.unlink(missing_ok=True)
         raise
     location = {"Location": f"/api/imports/{job.id}"}
-    if job.status in ("queued", "running"):
-        return json_response(report(job), 202, location)
-    return json_response(report(job), 200, location)
+    status = 200 if import_jobs.runs_while_waiting(size) else 202
+    return json_response(import_report(job), status, location)
 
 
 def _uploaded_file():
@@ -55,7 +41,12 @@ def _uploaded_file():
 
 def get_import(import_id):
     """An import's status, counts and rejected rows."""
-    return json_response(report(import_jobs.job_from_id(import_id)))
+    return json_response(import_report(import_jobs.job_from_id(import_id)))
+
+
+def cancel_import(import_id):
+    """Stop a queued or running import; its report as it stands."""
+    return json_response(import_report(import_jobs.cancel_job(import_id)))
 
 
 def get_import_errors(import_id):

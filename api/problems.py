@@ -2,11 +2,14 @@
 
 import logging
 import re
+import sqlite3
 from http import HTTPStatus
 
 import orjson
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from api.validation import InvalidRequest
@@ -42,6 +45,28 @@ SERVICE_STATUS = {
     BusinessRuleViolation: 422,
     Unavailable: 503,
 }
+# The database refused or lost the connection, did not answer in time (connect or statement timeout), has no free
+# connection in the pool, or is locked (SQLite): the request may succeed a few seconds later.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+DATABASE_ERRORS = (DBAPIError, DisconnectionError, PoolTimeout)  # what database_unavailable sorts
+# SQLite reports a missing table or a bad statement as an OperationalError too: only these mean "not now".
+SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open database file", "disk i/o")
+RETRY_AFTER = 5  # seconds a client is asked to wait when a dependency is down (every 503)
+DATABASE_UNAVAILABLE_DETAIL = "The database is not available right now; try again in a few seconds."
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether the error says the database cannot be reached now, rather than that the request is wrong."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, OperationalError) and isinstance(error.orig, sqlite3.Error):
+        return str(error.orig).lower().startswith(SQLITE_UNAVAILABLE)
+    return isinstance(error, DATABASE_UNAVAILABLE)
+
+
+def database_cause(error: BaseException) -> str:
+    """What the driver said, on one line, without the SQL statement or its parameters."""
+    return " ".join(str(getattr(error, "orig", None) or error).split())[:500]
 
 
 def problem(status: int, detail: str, *, errors=None, title: str | None = None, headers=None) -> ConnexionResponse:
@@ -77,6 +102,8 @@ async def service_error(_request: ConnexionRequest, exc: ServiceError) -> Connex
         return problem(status, exc.detail, headers=BEARER_CHALLENGE)
     if isinstance(exc, RateLimited):
         return problem(status, exc.detail, headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, Unavailable):
+        return problem(status, exc.detail, headers={"Retry-After": str(RETRY_AFTER)})
     return problem(status, exc.detail)
 
 
@@ -149,9 +176,19 @@ async def unexpected_error(_request: ConnexionRequest, exc: Exception) -> Connex
     return problem(500, "The server could not handle this request.")
 
 
+async def database_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """The database is down or too slow: 503 with Retry-After (any other database error is unexpected)."""
+    if not database_unavailable(exc):
+        return await unexpected_error(request, exc)
+    log.warning("the database is unavailable: %s", database_cause(exc))
+    return problem(503, DATABASE_UNAVAILABLE_DETAIL, headers={"Retry-After": str(RETRY_AFTER)})
+
+
 def register_problem_handlers(app, specification: dict) -> None:
     """Route every kind of failure to its problem+json handler."""
     app.add_error_handler(ServiceError, service_error)
     app.add_error_handler(ProblemException, connexion_problem)
     app.add_error_handler(HTTPException, http_error_handler(AllowedMethods(specification)))
+    for database_failure in DATABASE_ERRORS:
+        app.add_error_handler(database_failure, database_error)
     app.add_error_handler(Exception, unexpected_error)

@@ -1,8 +1,8 @@
-"""Bulk import jobs: what was asked, how far it got, and every rejected row."""
+"""Bulk import jobs: what was asked, how far it got, who works on it, and every rejected row."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import Base
@@ -12,8 +12,9 @@ from models.types import UTCDateTime, utcnow
 class ImportJob(Base):
     __tablename__ = "import_jobs"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"),
         CheckConstraint("mode IN ('best_effort', 'atomic')", name="mode"),
+        Index(None, "status", "lease_expires_at"),  # housekeeping looks for lapsed leases
         {"sqlite_autoincrement": True},
     )
 
@@ -35,6 +36,12 @@ class ImportJob(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker running the job holds it until lease_expires_at and renews it while it works.
+    lease_holder: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the next row starts after the last committed batch (lines read, byte offset): a resumed job goes on there.
+    next_line: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class ImportRowError(Base):

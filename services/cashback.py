@@ -1,8 +1,10 @@
 """The ERP sales feed: validate a sale, make it an order of the customer with that CPF (or keep it until one
 exists), and forward the cashback to the partner API, keeping its answer for reconciliation."""
 
+import json
 import logging
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,10 +16,11 @@ from sqlalchemy import select, update
 from config import Settings
 from models import Customer, ErpSale, db
 from models.types import utcnow
+from services import tasks
 from services.activity import record_activity
 from services.customer_rules import normalise_document
 from services.database import TimeWindow, by_public_id, within
-from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput
+from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, Unavailable
 from services.orders import Item, add_order, check_items, order_cashback, parse_amount
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.tokens import new_secret
@@ -28,6 +31,10 @@ SPACES = re.compile(r"\s+")
 CLOCK_SKEW = timedelta(minutes=5)
 # The layouts the ERP writes a sale's time in (UTC); ISO 8601 with an offset is taken too.
 ERP_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+# The database writes around one partner call, in a forward's lease (forward_lease).
+FORWARD_WRITES = timedelta(seconds=5)
+ANSWER_LIMIT = 64 * 1024  # bytes of the partner's answer read at most
+DUE_BATCH = 500  # sales housekeeping queues again at a time
 
 
 def comparable_name(name: str) -> str:
@@ -74,7 +81,9 @@ def sale_from_feed(body: dict) -> Sale:
 
 
 def receive_sale(body: dict, settings: Settings) -> ErpSale:
-    """Take a sale from the feed: record it (committed), then forward its cashback to the partner."""
+    """Take a sale from the feed: record it (committed), then forward its cashback to the partner once, now.
+
+    A failed forward is retried automatically in the background (forward)."""
     stored = record_sale(sale_from_feed(body))
     return forward(stored.id, settings)
 
@@ -195,47 +204,170 @@ def forget_sales_of(customer: Customer) -> None:
     )
 
 
-def forward(sale_id: str, settings: Settings) -> ErpSale:
-    """Send {"document", "cashback"} to CASHBACK_API_URL and keep the answer; no transaction is open meanwhile."""
-    url = settings.cashback_api_url
+def forward_lease(settings: Settings) -> timedelta:
+    """How long one attempt holds its sale: the partner call (its deadline, and one read past it) and the writes
+    around it. An attempt older than that lost its worker: the sale may be taken again."""
+    call = settings.cashback_api_deadline + settings.cashback_api_timeout
+    return timedelta(seconds=float(call)) + FORWARD_WRITES
+
+
+def in_flight(sale: ErpSale, settings: Settings) -> bool:
+    """A worker took the sale for an attempt it has not finished yet (its lease has not lapsed)."""
+    taken = sale.status != "sent" and sale.attempts > 0 and sale.last_error is None
+    return taken and utcnow() < sale.updated_at + forward_lease(settings)
+
+
+def retry_delay(attempt: int, settings: Settings) -> timedelta:
+    """From the failure of attempt `attempt` to the next automatic one: CASHBACK_RETRY_DELAY, doubling each time."""
+    return timedelta(seconds=settings.cashback_retry_delay * 2 ** (attempt - 1))
+
+
+def next_attempt_at(sale: ErpSale, settings: Settings) -> datetime | None:
+    """When the next automatic attempt of the sale is due; None when it is sent or its attempts are used up."""
+    if sale.status == "sent" or sale.attempts >= settings.cashback_forward_attempts:
+        return None
+    if sale.last_error is None:  # never tried, or an attempt in flight: due once its lease lapsed
+        return sale.updated_at + forward_lease(settings)
+    return sale.updated_at + retry_delay(sale.attempts, settings)
+
+
+def due_sale_ids(settings: Settings) -> list[str]:
+    """Sales whose automatic attempt is due: their task was lost (a killed worker, a queue outage), or they were
+    kept while CASHBACK_API_URL was empty. Oldest first, DUE_BATCH at a time."""
+    if not settings.cashback_api_url:
+        return []
+    now = utcnow()
+    earliest = min(retry_delay(1, settings), forward_lease(settings))
+    waiting = db.session.scalars(
+        select(ErpSale)
+        .where(
+            ErpSale.status != "sent",
+            ErpSale.attempts < settings.cashback_forward_attempts,
+            ErpSale.updated_at <= now - earliest,
+        )
+        .order_by(ErpSale.pk)
+        .limit(DUE_BATCH)
+    ).all()
+    return [sale.id for sale in waiting if next_attempt_at(sale, settings) <= now]
+
+
+def forward(sale_id: str, settings: Settings, *, automatic: bool = False) -> ErpSale:
+    """Send {"document", "cashback"} to CASHBACK_API_URL and keep the answer; a failure is retried automatically.
+
+    Nothing is sent when the sale is sent or being sent, nor, for an automatic attempt, before it is due. The
+    sale is taken with one conditional UPDATE first, so two workers never send it at once; no transaction is open
+    while the partner answers.
+    """
     sale = sale_from_id(sale_id)
-    if not url:
+    due = next_attempt_at(sale, settings)
+    skip = automatic and (due is None or utcnow() < due)
+    if not settings.cashback_api_url or sale.status == "sent" or in_flight(sale, settings) or skip:
+        db.session.commit()
         return sale
     payload = {"document": sale.document, "cashback": f"{sale.cashback:.2f}"}
-    db.session.commit()  # end the read transaction before waiting on the partner
-    timeout = float(settings.cashback_api_timeout)
-    partner, error = None, None
-    try:
-        response = httpx.post(url, json=payload, timeout=timeout)
-        answer = response.json() if response.status_code == 201 else None
-        if isinstance(answer, dict):
-            partner = {k: answer.get(k) for k in ("id", "message", "createdAt")}
-        elif response.status_code == 201:
-            error = f"HTTP 201 without a JSON object: {response.text[:500]}"
-        else:
-            error = f"HTTP {response.status_code}: {response.text[:500]}"
-    except (httpx.HTTPError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-    sale = sale_from_id(sale_id)
-    sale.attempts += 1
-    sale.updated_at = utcnow()
-    if partner is not None:
-        sale.status, sale.partner, sale.last_error = "sent", partner, None
-    else:
-        sale.status, sale.last_error = "failed", error
-        log.warning("cashback of sale %s not forwarded: %s", sale.id, error)
-    record_activity("sale.forwarded" if partner else "sale.forward_failed", f"sale:{sale.id}", attempt=sale.attempts)
+    attempt = _take(sale)
+    if attempt is None:
+        return sale_from_id(sale_id)
+    partner, error = _ask_partner(settings, payload, sale_id)
+    return _keep_answer(sale_id, attempt, partner, error, settings)
+
+
+def _take(sale: ErpSale) -> int | None:
+    """Take the sale for its next attempt (committed): the attempt's number, or None when another worker took it."""
+    attempt = sale.attempts + 1
+    taken = db.session.execute(
+        update(ErpSale)
+        .where(ErpSale.pk == sale.pk, ErpSale.attempts == sale.attempts, ErpSale.status != "sent")
+        .values(attempts=attempt, last_error=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
-    return sale
+    return attempt if taken == 1 else None
+
+
+def _ask_partner(settings: Settings, payload: dict, sale_id: str) -> tuple[dict | None, str | None]:
+    """The partner's answer (its id, message and createdAt), or why there is none."""
+    try:
+        status, text = _post_within_deadline(settings, payload, sale_id)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:1000]
+    if status != 201:
+        return None, f"HTTP {status}: {text[:500]}"
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return None, f"HTTP 201 without a JSON object: {text[:500]}"
+    return {k: answer.get(k) for k in ("id", "message", "createdAt")}, None
+
+
+def _post_within_deadline(settings: Settings, payload: dict, sale_id: str) -> tuple[int, str]:
+    """POST the payload and read the answer as it streams in, given up once CASHBACK_API_DEADLINE has passed.
+
+    CASHBACK_API_TIMEOUT bounds the connection and each wait for data; the deadline bounds the whole call, so a
+    partner dripping its answer a byte at a time cannot hold a worker. The sale id goes along as Idempotency-Key:
+    a partner that honours it takes a sale sent twice (a retry after a lost answer) once.
+    """
+    deadline = float(settings.cashback_api_deadline)
+    ends = time.monotonic() + deadline
+    timeout = min(float(settings.cashback_api_timeout), deadline)
+    answer = bytearray()
+    with (
+        httpx.Client(timeout=timeout) as http,
+        http.stream("POST", settings.cashback_api_url, json=payload, headers={"Idempotency-Key": sale_id}) as response,
+    ):
+        for chunk in response.iter_bytes():
+            answer += chunk
+            if time.monotonic() > ends:
+                late = f"no whole answer within the deadline of {deadline:g} s"
+                raise httpx.ReadTimeout(late, request=response.request)
+            if len(answer) >= ANSWER_LIMIT:
+                break
+    return response.status_code, answer.decode("utf-8", "replace")
+
+
+def _keep_answer(sale_id: str, attempt: int, partner: dict | None, error: str | None, settings: Settings) -> ErpSale:
+    """Record the attempt's outcome (unless a later attempt took the sale over) and, after a failure, queue the
+    next automatic attempt while attempts are left."""
+    values = {"status": "sent", "partner": partner} if partner else {"status": "failed", "last_error": error}
+    kept = db.session.execute(
+        update(ErpSale)
+        .where(ErpSale.id == sale_id, ErpSale.attempts == attempt)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if kept == 1:
+        action = "sale.forwarded" if partner else "sale.forward_failed"
+        record_activity(action, f"sale:{sale_id}", attempt=attempt)
+    db.session.commit()
+    if kept == 1 and partner is None:
+        log.warning("cashback of sale %s not forwarded: %s", sale_id, error)
+        if attempt < settings.cashback_forward_attempts:
+            _queue_retry(sale_id, attempt, settings)
+        else:
+            log.warning("sale %s failed after %d attempts: left for reconciliation", sale_id, attempt)
+    return by_public_id(ErpSale, sale_id, "sale", fresh=True)
+
+
+def _queue_retry(sale_id: str, attempt: int, settings: Settings) -> None:
+    delay = retry_delay(attempt, settings).total_seconds()
+    try:
+        tasks.enqueue_forward(sale_id, delay)
+    except Unavailable:
+        log.warning("retry of sale %s not queued: housekeeping will find it once it is due", sale_id)
 
 
 def retry(sale_id: str, settings: Settings) -> ErpSale:
-    """Send a failed (or never sent) sale again; a sale already sent is a 422."""
+    """Send a failed (or never sent) sale again now, whatever its automatic attempts; a sale already sent, or
+    being sent right now, is a 422."""
     sale = sale_from_id(sale_id)
     if sale.status == "sent":
         raise BusinessRuleViolation("the sale was already sent to the partner")
     if not settings.cashback_api_url:
         raise BusinessRuleViolation("CASHBACK_API_URL is not set: there is no partner to send to")
+    if in_flight(sale, settings):
+        raise BusinessRuleViolation("the sale is being sent to the partner right now")
     record_activity("sale.retried", f"sale:{sale.id}")
     db.session.commit()
     return forward(sale_id, settings)

@@ -63,6 +63,7 @@ class RowError:
 
 
 DEFAULT_MAX_ERRORS = 1000
+COUNTS = ("rows_read", "created", "updated", "rejected")  # the figures of an import's report
 MAX_COUNTED_MESSAGES = 200
 OTHER_MESSAGES = "other messages"
 
@@ -198,24 +199,75 @@ class _Unreadable(Exception):
         self.line, self.reason = line, reason
 
 
-def _text_lines(stream: io.BufferedIOBase) -> Iterator[str]:
-    """Decode line by line, so a bad byte is reported at its own line (and memory stays one line)."""
-    number = 0
-    while raw := stream.readline(MAX_LINE_BYTES + 1):
-        number += 1
+@dataclass(frozen=True)
+class Position:
+    """How far a file was read: physical lines (the header's included) and bytes."""
+
+    line: int
+    offset: int
+
+
+class _Lines:
+    """The lines of a binary stream as text, numbered: a bad byte is reported at its line, memory stays one line."""
+
+    def __init__(self, stream: io.BufferedIOBase):
+        self.stream, self.number = stream, 0
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        raw = self.stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
         if len(raw) > MAX_LINE_BYTES:
-            raise _Unreadable(number, f"is longer than {MAX_LINE_BYTES} bytes")
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raise _Unreadable(self.number, f"is longer than {MAX_LINE_BYTES} bytes")
+        if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         try:
-            yield raw.decode("utf-8")
+            return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise _Unreadable(number, "is not UTF-8 text") from None
+            raise _Unreadable(self.number, "is not UTF-8 text") from None
+
+    def seek(self, position: Position) -> None:
+        """Go on reading at `position` (where an earlier reading of the same file stopped)."""
+        self.stream.seek(position.offset)
+        self.number = position.line
 
 
-def read_rows(stream: io.BufferedIOBase, totals: Totals) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and an iterator of (physical line, cells); encoding and CSV errors end it with stopped_at."""
-    reader = csv.reader(_text_lines(stream))
+class CsvRows:
+    """The data rows of a CSV file as (physical line, cells); a reading error ends them, noted in totals.stopped_at."""
+
+    def __init__(self, lines: _Lines, reader, totals: Totals):
+        self.lines, self.reader, self.totals = lines, reader, totals
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        last_line = self.lines.number
+        while True:
+            try:
+                cells = next(self.reader)
+            except StopIteration:
+                return
+            except _Unreadable as exc:
+                self.totals.stopped_at = f"line {exc.line}: the line {exc.reason}"
+                return
+            except csv.Error as exc:
+                self.totals.stopped_at = f"line {last_line + 1}: {exc}"
+                return
+            line, last_line = last_line + 1, self.lines.number
+            if cells and any(cell.strip() for cell in cells):
+                yield line, cells
+
+    def position(self) -> Position:
+        """Where the row after the last one read starts."""
+        return Position(self.lines.number, self.lines.stream.tell())
+
+
+def read_rows(stream: io.BufferedIOBase, totals: Totals, start: Position | None = None) -> tuple[list[str], CsvRows]:
+    """The header and the rows after it (from `start` when given); a file unreadable from the start is InvalidInput."""
+    lines = _Lines(stream)
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
@@ -229,25 +281,9 @@ def read_rows(stream: io.BufferedIOBase, totals: Totals) -> tuple[list[str], Ite
     if any(unicodedata.category(ch) == "Cc" and ch != "\t" for cell in header for ch in cell):
         raise InvalidInput.single("file", "is not a CSV text file (line 1 holds binary data)")
     columns = header_columns(header)
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        last_line = reader.line_num
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except _Unreadable as exc:
-                totals.stopped_at = f"line {exc.line}: the line {exc.reason}"
-                return
-            except csv.Error as exc:
-                totals.stopped_at = f"line {last_line + 1}: {exc}"
-                return
-            line, last_line = last_line + 1, reader.line_num
-            if cells and any(cell.strip() for cell in cells):
-                yield line, cells
-
-    return columns, rows()
+    if start is not None:
+        lines.seek(start)
+    return columns, CsvRows(lines, reader, totals)
 
 
 def _insert_ignoring_duplicates():
@@ -255,45 +291,64 @@ def _insert_ignoring_duplicates():
     return dialect.insert(Customer.__table__).on_conflict_do_nothing().returning(Customer.__table__.c.id)
 
 
+# Called after each batch is written, before best-effort mode commits it, with the totals and the position of the
+# next row; `final` the last time, which in atomic mode is the one commit (not called when atomic mode rolls back).
+BatchHook = Callable[[Totals, Position, bool], None]
+
+
 class CustomerImport:
     """One import: feed it rows, it writes batches and keeps the totals."""
 
     def __init__(
-        self, columns: list[str], *, mode: str, on_conflict: str, progress: Callable[[Totals], None], settings: Settings
+        self, columns: list[str], *, mode: str, on_conflict: str, settings: Settings, on_batch: BatchHook | None = None
     ):
-        self.columns, self.mode, self.on_conflict, self.progress = columns, mode, on_conflict, progress
+        self.columns, self.mode, self.on_conflict, self.on_batch = columns, mode, on_conflict, on_batch
         self.rules = RowRules(settings.default_phone_region, settings.supported_languages)
         self.bonus = settings.signup_bonus_cashback
         self.totals = Totals()
         self.insert = _insert_ignoring_duplicates()
 
-    def run(self, rows: Iterator[tuple[int, list[str]]]) -> Totals:
-        """Validate and write every row; in atomic mode commit only if no row was refused."""
+    def run(self, rows: CsvRows) -> Totals:
+        """Validate and write every row, a batch at a time; in atomic mode commit only if no row was refused."""
         batch: list[tuple[int, dict]] = []
-        width = len(self.columns)
+        unwritten = 0
         for line, cells in rows:
             self.totals.rows_read += 1
-            if len(cells) != width:
-                message = f"has {len(cells)} columns where the header has {width}"
-                self.totals.reject(line, [RowError(line, "row", message, None)])
-                continue
-            values, errors = self.rules.apply(line, dict(zip(self.columns, cells, strict=True)))
-            if errors:
-                self.totals.reject(line, errors)
-                continue
-            batch.append((line, values))
-            if len(batch) >= BATCH_ROWS:
+            unwritten += 1
+            values = self._checked(line, cells)
+            if values is not None:
+                batch.append((line, values))
+            # Refused rows count too: what is held until the next commit stays bounded.
+            if unwritten >= BATCH_ROWS:
                 self._write(batch)
-                batch = []
-        if batch:
-            self._write(batch)
+                self._commit(rows, final=False)
+                batch, unwritten = [], 0
+        self._write(batch)
         if self.mode == "atomic" and (self.totals.rejected or self.totals.stopped_at):
             db.session.rollback()
             self.totals.created = self.totals.updated = 0
         else:
-            db.session.commit()
-        self.progress(self.totals)
+            self._commit(rows, final=True)
         return self.totals
+
+    def _checked(self, line: int, cells: list[str]) -> dict | None:
+        """The stored form of a row, or None when it is refused (and reported)."""
+        width = len(self.columns)
+        if len(cells) != width:
+            message = f"has {len(cells)} columns where the header has {width}"
+            self.totals.reject(line, [RowError(line, "row", message, None)])
+            return None
+        values, errors = self.rules.apply(line, dict(zip(self.columns, cells, strict=True)))
+        if errors:
+            self.totals.reject(line, errors)
+            return None
+        return values
+
+    def _commit(self, rows: CsvRows, *, final: bool) -> None:
+        if self.on_batch is not None:
+            self.on_batch(self.totals, rows.position(), final)
+        if final or self.mode == "best_effort":
+            db.session.commit()  # each batch stands on its own; memory and locks stay small
 
     def _write(self, batch: list[tuple[int, dict]]) -> None:
         now = utcnow()
@@ -306,9 +361,6 @@ class CustomerImport:
                 fresh.append((line, self._new_row(values, now)))
         created_ids = self._insert(fresh)
         self._after_write(created_ids, [v for _, v in batch if v.get("document")])
-        if self.mode == "best_effort":
-            db.session.commit()  # each batch stands on its own; memory and locks stay small
-        self.progress(self.totals)
 
     def _new_row(self, values: dict, now) -> dict:
         row = dict.fromkeys(rules.PUBLIC_FIELDS)
@@ -393,12 +445,14 @@ def import_customers(
     mode: str,
     on_conflict: str,
     settings: Settings,
-    progress: Callable[[Totals], None] = lambda t: None,
     totals: Totals | None = None,
+    start: Position | None = None,
+    on_batch: BatchHook | None = None,
 ) -> Totals:
     """Read a CSV of customers from a binary stream and store them; whole-file problems raise InvalidInput.
 
-    `settings` give the phone region, the languages, the opening wallet balance and the report's error cap.
+    `settings` give the phone region, the languages, the opening wallet balance and the report's error cap. A job
+    that goes on with an earlier reading passes its `totals` so far and the `start` of its next row.
     """
     if mode not in MODES:
         raise InvalidInput.single("mode", f"must be one of {', '.join(MODES)}")
@@ -406,8 +460,8 @@ def import_customers(
         raise InvalidInput.single("on_conflict", f"must be one of {', '.join(ON_CONFLICT)}")
     if totals is None:  # callers pass their own to choose the error cap and where every error goes
         totals = Totals(max_errors=settings.import_report_max_errors)
-    columns, rows = read_rows(stream, totals)
-    job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, progress=progress, settings=settings)
+    columns, rows = read_rows(stream, totals, start)
+    job = CustomerImport(columns, mode=mode, on_conflict=on_conflict, settings=settings, on_batch=on_batch)
     job.totals = totals
     job.run(rows)
     if totals.rows_read == 0 and totals.stopped_at is None:

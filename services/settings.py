@@ -7,7 +7,9 @@ build apps with other keys, limits and mail servers), and each context sees the 
 
 Handlers (api/, web/) and commands (cli.py) call current_settings() and pass services what they need as
 arguments. Inside services/ only the cross-cutting needs read it: mail delivery (services.mail), the token
-codec (services.sessions) and the cursor signing key (services.pagination). Nothing here imports flask.
+codec (services.sessions), the cursor signing key (services.pagination) and background work (services.tasks,
+services.import_jobs: a queued task carries ids, and reads the settings of the app it runs in). Nothing here
+imports flask.
 """
 
 from contextvars import ContextVar

@@ -132,7 +132,7 @@ def mailbox(smtp_server):
 
 
 @pytest.fixture(scope="session")
-def settings(database_url, smtp_server):
+def settings(database_url, smtp_server, tmp_path_factory):
     """The overrides every test app is built with."""
     return {
         "MAIL_BACKEND": "smtp",
@@ -145,7 +145,25 @@ def settings(database_url, smtp_server):
         "AUTO_MIGRATE": True,
         "LOG_LEVEL": "WARNING",
         "VALIDATE_RESPONSES": True,
+        # The run's own queue file; the session app's embedded consumer (served_app) runs its tasks.
+        "QUEUE_URL": f"sqlite:///{tmp_path_factory.mktemp('queue') / 'queue.db'}",
+        "QUEUE_EMBEDDED": True,
+        "QUEUE_WORKERS": 2,
     }
+
+
+@pytest.fixture(scope="session")
+def served_app(app):
+    """The session app with its lifespan entered, as a server runs it: its embedded queue consumer works."""
+    with app.test_client():
+        yield app
+
+
+@pytest.fixture(autouse=True)
+def queue_consumer(request):
+    """Tests of the app have its queue consumer running (mail, partner retries), as a served app has."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("served_app")
 
 
 @pytest.fixture(scope="session")

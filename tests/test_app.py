@@ -35,6 +35,7 @@ def server_env(tmp_path):
         "APP_ENV": "development",
         "SECRET_KEY": "k" * 40,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "LOG_LEVEL": "INFO",

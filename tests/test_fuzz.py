@@ -56,6 +56,7 @@ def server(app, database_url, make_user, tmp_path):
         "MAIL_BACKEND": "console",
         "LOG_LEVEL": "ERROR",
         "IMPORT_DIR": str(tmp_path / "imports"),
+        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
     }
     log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - closed below
     argv = [sys.executable, "-m", "uvicorn", "app:app", "--no-proxy-headers", "--port", str(port)]

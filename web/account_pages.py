@@ -1,11 +1,21 @@
 """The /verify (address, claim, email change) and /reset pages: forms that post back the mailed token."""
 
+import logging
+
 from flask import Blueprint, render_template, request
 
+from api.problems import (
+    DATABASE_ERRORS,
+    DATABASE_UNAVAILABLE_DETAIL,
+    RETRY_AFTER,
+    database_cause,
+    database_unavailable,
+)
 from services import accounts
 from services.errors import Conflict, InvalidInput
 from services.settings import current_settings
 
+log = logging.getLogger(__name__)
 pages = Blueprint("account_pages", __name__)
 
 
@@ -84,3 +94,16 @@ def reset_submit():
     return render_template(
         "message.html", title="Password changed", text="Your new password is set; sign in with it on every device."
     )
+
+
+def database_unavailable_page(error: Exception):
+    """The database is down or too slow: a page saying to try again, 503 with Retry-After."""
+    if not database_unavailable(error):
+        raise error
+    log.warning("the database is unavailable: %s", database_cause(error))
+    page = render_template("message.html", title="Try again shortly", text=DATABASE_UNAVAILABLE_DETAIL)
+    return page, 503, {"Retry-After": str(RETRY_AFTER)}
+
+
+for _database_failure in DATABASE_ERRORS:
+    pages.register_error_handler(_database_failure, database_unavailable_page)

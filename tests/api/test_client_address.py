@@ -123,6 +123,7 @@ def _serve_and_sign_in(tmp_path: Path, server: str, trusted: str) -> tuple[list[
         "APP_ENV": "test",
         "SECRET_KEY": "k" * 40,
         "DATABASE_URL": f"sqlite:///{database}",
+        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
         "AUTO_MIGRATE": "true",
         "HOST": "127.0.0.1",
         "PORT": str(port),

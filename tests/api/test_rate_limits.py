@@ -6,9 +6,12 @@ import uuid
 import pytest
 
 from app import create_app
-from tests.conftest import login
+from services.rate_limits import RETRY_SHARED_AFTER
+from tests.conftest import TEST_PASSWORD, login
+from tests.services import test_rate_limits as redis_tests
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+redis_server = redis_tests.redis_server  # a redis-server of the test's own
 WRONG_PASSWORD = "not the password"
 
 
@@ -86,3 +89,21 @@ def test_limits_are_shared_by_workers_through_redis(settings):
     assert login(a, account, WRONG_PASSWORD).status_code == 401
     assert login(b, account, WRONG_PASSWORD).status_code == 429
     first.app.extensions["rate_limits"].reset()
+
+
+@pytest.mark.usefixtures("app")
+def test_sign_in_works_with_redis_stopped_and_ready_says_so(settings, redis_server, make_user):
+    """Redis killed: sign-ins answer (limited in each process), /api/ready is 200 naming the degradation;
+    once Redis answers again the attempts are counted there again."""
+    http = limited_app(settings, redis_server.url).test_client()
+    user = make_user("staff")
+    redis_server.kill()
+    assert login(http, user.email, TEST_PASSWORD).status_code == 200
+    assert [login(http, user.email, WRONG_PASSWORD).status_code for _ in range(3)] == [401, 401, 429]
+    ready = http.get("/api/ready")
+    assert ready.status_code == 200
+    assert ready.json()["rate_limits"].startswith("degraded: the rate-limit storage does not answer")
+    redis_server.start()
+    assert redis_tests.wait_until(lambda: http.get("/api/ready").json()["rate_limits"] == "ok", RETRY_SHARED_AFTER + 5)
+    assert login(http, user.email, TEST_PASSWORD).status_code == 200
+    assert redis_server.limit_keys()

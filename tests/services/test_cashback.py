@@ -1,7 +1,8 @@
 """The ERP sales service on the real database: how many kept sales a customer receives, the order of the failed
 ones, and what erasing a customer leaves on their sales."""
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from models import Customer, ErpSale, db
 from models.types import utcnow
 from services import cashback
 from services.orders import Item
+from services.settings import current_settings
 
 SOLD_AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CPF, OTHER_CPF = "52998224725", "11144477735"
@@ -85,3 +87,26 @@ def test_erasing_a_customer_blanks_their_sales_and_stamps_the_change(app_context
     assert erased.updated_at >= before
     untouched = db.session.get(ErpSale, other.pk, populate_existing=True)
     assert (untouched.name, untouched.document) == ("Outra Pessoa", OTHER_CPF)
+
+
+def test_housekeeping_finds_the_sales_whose_automatic_attempt_is_due(app_context):
+    """Due: a failure past its backoff, an attempt whose worker died (lease lapsed), a sale never tried. Not due:
+    a failure within its backoff, an attempt still running, a sale sent, a sale out of attempts."""
+    settings = replace(current_settings(), cashback_api_url="http://127.0.0.1:9/cashback", cashback_retry_delay=30)
+    hour_ago, now = utcnow() - timedelta(hours=1), utcnow()
+    states = {
+        "failed long ago": {"status": "failed", "attempts": 2, "last_error": "HTTP 500", "updated_at": hour_ago},
+        "worker died": {"status": "failed", "attempts": 2, "last_error": None, "updated_at": hour_ago},
+        "never tried": {"status": "not_forwarded", "attempts": 0, "last_error": None, "updated_at": hour_ago},
+        "failed just now": {"status": "failed", "attempts": 1, "last_error": "HTTP 500", "updated_at": now},
+        "being sent": {"status": "not_forwarded", "attempts": 1, "last_error": None, "updated_at": now},
+        "sent": {"status": "sent", "attempts": 1, "last_error": None, "updated_at": hour_ago},
+        "out of attempts": {"status": "failed", "attempts": 5, "last_error": "HTTP 500", "updated_at": hour_ago},
+    }
+    ids = {}
+    for state, values in states.items():
+        ids[state] = _sale().id
+        db.session.execute(update(ErpSale).where(ErpSale.id == ids[state]).values(**values))
+        db.session.commit()
+    assert cashback.due_sale_ids(settings) == [ids["failed long ago"], ids["worker died"], ids["never tried"]]
+    assert cashback.due_sale_ids(replace(settings, cashback_api_url="")) == []  # no partner: nothing is due

@@ -1,17 +1,28 @@
-"""The import's fast paths give exactly the results of the general rules; the report's error cap and counts."""
+"""The import's fast paths give exactly the results of the general rules; the report's error cap and counts;
+import jobs claimed by lease, resumed, cancelled."""
 
 import io
 import random
+import threading
+import time
 import unicodedata
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select, update
 
 from config import ConfigurationError, load_settings
-from models import ImportJob
-from schemas.imports import error_summary
+from models import Activity, Customer, ImportJob, ImportRowError, db
+from models.types import utcnow
+from services import imports
 from services.customer_export import spreadsheet_text
 from services.customer_rules import CONTROL_CHARACTERS, normalise_phone
+from services.database import by_public_id
+from services.errors import Conflict
+from services.import_jobs import cancel_job, resume_stale_jobs, run_job, upload_path
 from services.imports import RowError, RowRules, Totals, import_customers
+from services.settings import current_settings
+from services.tokens import new_secret
 
 
 def test_control_character_pattern_is_exactly_unicode_category_cc():
@@ -101,17 +112,6 @@ def test_import_customers_takes_the_cap_and_sink_of_the_totals_passed_in(app, ap
     assert totals.counts() == [{"field": "email", "message": totals.errors[0].message, "count": 10}]
 
 
-def test_live_report_of_a_running_job_is_capped(app_context):
-    """A running job's report shows the live Totals: at most the cap, the counts of all, truncated."""
-    live = Totals(max_errors=2)
-    for line in range(2, 7):
-        live.reject(line, [RowError(line, "email", "bad", "x")])
-    summary = error_summary(ImportJob(errors=[], error_counts=[]), live)
-    assert [e["line"] for e in summary["errors"]] == [2, 3]
-    assert summary["error_counts"] == [{"field": "email", "message": "bad", "count": 5}]
-    assert summary["errors_truncated"] is True
-
-
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_formula_starts_are_neutralised(start):
     """OWASP CSV injection: a cell starting like a formula gets a leading single quote."""
@@ -146,3 +146,215 @@ def test_counts_of_many_distinct_messages_stay_bounded():
     assert len(counts) == MAX_COUNTED_MESSAGES + 1
     assert sum(c["count"] for c in counts) == MAX_COUNTED_MESSAGES + 500
     assert {"field": "email", "message": OTHER_MESSAGES, "count": 500} in counts
+
+
+# --- jobs: claimed by one worker, re-run, cancelled ---------------------------------------------------------------
+
+
+def members_csv(rows: int, bad_every: int = 7) -> bytes:
+    """A CSV of `rows` customers with distinct emails; every `bad_every`-th row has an invalid one."""
+    lines = ["id,email"]
+    for i in range(1, rows + 1):
+        lines.append(f"m{i},{f'not-an-email-{i}' if i % bad_every == 0 else f'm{i}@example.com'}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def queued_job(body: bytes, mode: str = "best_effort") -> str:
+    """A job recorded as a large upload is (queued, its upload in IMPORT_DIR), not yet run by any worker."""
+    job_id = new_secret(12)
+    job = ImportJob(id=job_id, status="queued", mode=mode, on_conflict="reject", size_bytes=len(body), errors=[])
+    db.session.add(job)
+    db.session.commit()
+    upload_path(current_settings().import_dir, job_id).write_bytes(body)
+    return job_id
+
+
+def stored_job(job_id: str) -> ImportJob:
+    """The job as stored now, read in a transaction that is over (SQLite: the test holds no lock meanwhile)."""
+    job = by_public_id(ImportJob, job_id, "import", fresh=True)
+    db.session.expunge(job)
+    db.session.rollback()
+    return job
+
+
+def customers_stored() -> int:
+    count = db.session.scalar(select(func.count()).select_from(Customer))
+    db.session.rollback()
+    return count
+
+
+def row_error_lines(job_id: str) -> list[int]:
+    job = stored_job(job_id)
+    lines = list(db.session.scalars(select(ImportRowError.line).where(ImportRowError.import_pk == job.pk)))
+    db.session.rollback()
+    return lines
+
+
+@pytest.fixture
+def import_dir(use_settings, tmp_path):
+    """IMPORT_DIR in a directory of this test's own."""
+    use_settings(import_dir=tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches of 100 rows, so that a few thousand rows make many commits."""
+    monkeypatch.setattr(imports, "BATCH_ROWS", 100)
+
+
+def run_in_thread(app, job_id: str) -> threading.Thread:
+    """run_job in a thread of its own, as a queue worker of this process runs it."""
+
+    def work():
+        with app.app.app_context():
+            run_job(job_id)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def wait_for(condition, timeout: float = 20) -> None:
+    """Poll the database until `condition()` holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the job did not get there in time"
+        time.sleep(0.02)
+
+
+def test_a_queued_job_runs_to_its_end_and_its_upload_goes(app, app_context, import_dir):
+    """run_job claims a queued job, stores every row and the report, and removes the upload."""
+    job_id = queued_job(members_csv(50))
+    run_job(job_id)
+    job = stored_job(job_id)
+    assert (job.status, job.rows_read, job.created, job.rejected) == ("succeeded", 50, 43, 7)
+    assert sorted(row_error_lines(job_id)) == [i + 1 for i in range(7, 50, 7)]
+    assert list(import_dir.iterdir()) == []
+    run_job(job_id)  # again: it has ended, nothing happens
+    assert (stored_job(job_id).created, customers_stored()) == (43, 43)
+
+
+def test_two_workers_claiming_one_job_run_it_once(app, app_context, import_dir):
+    """Two threads call run_job at the same moment: one claim wins, the rows are stored once, one finish."""
+    job_id = queued_job(members_csv(300))
+    barrier = threading.Barrier(2)
+
+    def work():
+        with app.app.app_context():
+            barrier.wait()
+            run_job(job_id)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    job = stored_job(job_id)
+    assert (job.status, job.created, job.rejected) == ("succeeded", 258, 42)
+    finished = db.session.scalars(select(Activity).where(Activity.action == "import.finished")).all()
+    assert len(finished) == 1
+    assert len(row_error_lines(job_id)) == 42
+
+
+def test_an_atomic_job_whose_worker_died_runs_again_from_the_start(app, app_context, import_dir):
+    """An atomic job left running by a dead worker (lease lapsed, its transaction rolled back by the database,
+    half its row errors stored): claimed again, it runs from the start with exact counts and no duplicate errors."""
+    body = members_csv(70, bad_every=1000)
+    job_id = queued_job(body, mode="atomic")
+    job = stored_job(job_id)
+    db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.pk == job.pk)
+        .values(status="running", lease_holder="dead", lease_expires_at=utcnow() - timedelta(seconds=1), rows_read=40)
+    )
+    db.session.execute(
+        ImportRowError.__table__.insert(), [{"import_pk": job.pk, "line": 3, "field": "email", "message": "x"}]
+    )
+    db.session.commit()
+    resume_stale_jobs()  # (housekeeping may have done it first)
+    assert (stored_job(job_id).status, stored_job(job_id).lease_holder) == ("queued", None)
+    run_job(job_id)
+    job = stored_job(job_id)
+    assert (job.status, job.rows_read, job.created, job.rejected) == ("succeeded", 70, 70, 0)
+    assert row_error_lines(job_id) == [] and customers_stored() == 70
+    assert list(import_dir.iterdir()) == []
+
+
+def test_a_job_whose_lease_is_still_held_is_not_resumed(app, app_context, import_dir):
+    """A running job whose worker still renews its lease is neither resumed nor claimed by another."""
+    job_id = queued_job(members_csv(10))
+    db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id)
+        .values(status="running", lease_holder="alive", lease_expires_at=utcnow() + timedelta(seconds=60))
+    )
+    db.session.commit()
+    assert resume_stale_jobs() == []
+    run_job(job_id)
+    assert (stored_job(job_id).status, customers_stored()) == ("running", 0)
+
+
+def test_a_job_whose_upload_is_gone_fails_at_its_claim(app, app_context, import_dir):
+    """The upload missing from IMPORT_DIR: the job fails saying so, nothing stored."""
+    job_id = queued_job(members_csv(10))
+    upload_path(import_dir, job_id).unlink()
+    run_job(job_id)
+    job = stored_job(job_id)
+    assert job.status == "failed" and "no longer there" in job.detail and customers_stored() == 0
+
+
+@pytest.mark.parametrize("mode", ["best_effort", "atomic"])
+def test_a_cancelled_queued_job_never_runs(app, app_context, import_dir, mode):
+    """Cancelled before any worker took it: status cancelled, its upload gone; a worker coming later does nothing."""
+    job_id = queued_job(members_csv(10), mode=mode)
+    assert cancel_job(job_id).status == "cancelled"
+    assert list(import_dir.iterdir()) == []
+    run_job(job_id)
+    assert (stored_job(job_id).status, customers_stored()) == ("cancelled", 0)
+    trail = db.session.scalars(select(Activity).where(Activity.action == "import.cancelled")).one()
+    assert trail.target == f"import:{job_id}"
+
+
+def test_a_cancelled_best_effort_job_stops_at_its_next_batch_and_keeps_what_it_stored(
+    app, app_context, import_dir, small_batches
+):
+    """Cancelled while it runs: the worker stops at its next batch; the batches stored stay and the report counts
+    exactly those; the upload is gone."""
+    job_id = queued_job(members_csv(20000, bad_every=10**6))
+    worker = run_in_thread(app, job_id)
+    wait_for(lambda: stored_job(job_id).created > 0)
+    answered = cancel_job(job_id).status
+    db.session.rollback()  # SQLite: the worker needs the write lock to notice
+    worker.join(30)
+    assert not worker.is_alive()
+    job = stored_job(job_id)
+    assert job.status == answered == "cancelled"
+    assert 0 < job.created == customers_stored() < 20000
+    assert list(import_dir.iterdir()) == []
+
+
+def test_a_cancelled_atomic_job_stores_nothing(app, app_context, import_dir, small_batches, use_settings, backend):
+    """Cancelled while it runs in atomic mode: the worker notices at a lease renewal and rolls everything back."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer: a running atomic import holds it to its end, so a cancel waits for it")
+    use_settings(import_lease_seconds=1)
+    job_id = queued_job(members_csv(60000, bad_every=10**6), mode="atomic")
+    worker = run_in_thread(app, job_id)
+    wait_for(lambda: stored_job(job_id).rows_read > 0)
+    cancel_job(job_id)
+    db.session.rollback()
+    worker.join(60)
+    assert not worker.is_alive()
+    job = stored_job(job_id)
+    assert (job.status, job.created, customers_stored()) == ("cancelled", 0, 0)
+    assert list(import_dir.iterdir()) == []
+
+
+def test_cancelling_an_ended_job_is_a_conflict(app, app_context, import_dir):
+    """A job that succeeded cannot be cancelled: Conflict on status."""
+    job_id = queued_job(members_csv(5))
+    run_job(job_id)
+    with pytest.raises(Conflict) as refused:
+        cancel_job(job_id)
+    assert refused.value.field == "status" and "succeeded" in refused.value.detail

@@ -1,4 +1,4 @@
-"""Mail log lines, written on the mail threads, carry the request id of the request that sent the mail."""
+"""Mail log lines, written by the queue's workers, carry the request id of the request that sent the mail."""
 
 import json
 import logging
