@@ -114,6 +114,10 @@ class Settings:
     smtp_starttls: bool = False
     smtp_timeout: int = 10
     mail_from: str = "no-reply@localhost"
+    # Delivery attempts of a mail (the first included) before it is given up, the first retry this many seconds
+    # after a failure, each later one twice as long after the one before.
+    mail_attempts: int = 6
+    mail_retry_delay: int = 30
     rate_limit_storage_url: str = "memory://"
     rate_limit_login: str = "10/minute;100/hour"
     rate_limit_signup: str = "5/minute;50/hour"
@@ -160,7 +164,14 @@ class Settings:
             raise ConfigurationError(
                 f"QUEUE_URL must start with one of {', '.join(QUEUE_SCHEMES)}, not {self.queue_url!r}"
             )
-        for name in ("queue_workers", "cashback_forward_attempts", "import_lease_seconds", "idempotency_lease_seconds"):
+        for name in (
+            "queue_workers",
+            "cashback_forward_attempts",
+            "import_lease_seconds",
+            "idempotency_lease_seconds",
+            "mail_attempts",
+            "mail_retry_delay",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name.upper()} must be a whole number of at least 1")
         if self.mail_backend not in MAIL_BACKENDS:

@@ -26,6 +26,7 @@ from models.activity import Activity  # noqa: E402
 from models.api_key import ApiKey  # noqa: E402
 from models.customer import Customer  # noqa: E402
 from models.import_job import ImportJob, ImportRowError  # noqa: E402
+from models.mail import OutgoingMail  # noqa: E402
 from models.order import Order, OrderItem  # noqa: E402
 from models.rewards import LedgerEntry, ProductType, Tier  # noqa: E402
 from models.sale import ErpSale, IdempotencyKey  # noqa: E402
@@ -44,6 +45,7 @@ __all__ = [
     "OneTimeToken",
     "Order",
     "OrderItem",
+    "OutgoingMail",
     "ProductType",
     "RefreshToken",
     "Tier",

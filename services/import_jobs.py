@@ -15,9 +15,10 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 ERROR_BATCH = 5000  # row errors written to or read from import_row_errors at a time
 ERRORS_CSV_HEADER = ("line", "field", "message", "value")
 UNFINISHED = ("queued", "running")
+STRAY_UPLOAD_AGE = 24 * 3600  # seconds: an upload no job names is removed after this (its request died)
 
 
 class JobStopped(Exception):
@@ -95,6 +97,7 @@ def start_import(path: Path, size: int, *, filename: str | None, mode: str, on_c
         size_bytes=size,
         errors=[],
         actor=principal.label if principal else None,
+        lease_expires_at=_queued_until(settings),
     )
     db.session.add(job)
     record_activity("import.started", f"import:{job.id}", mode=mode, bytes=size)
@@ -362,16 +365,36 @@ def _remove_files(job_id: str) -> None:
     upload.unlink(missing_ok=True)
 
 
+def _queued_until(settings: Settings) -> datetime:
+    """A queued job no worker claimed by then lost its task: housekeeping queues it again."""
+    return utcnow() + timedelta(seconds=settings.import_lease_seconds)
+
+
 def resume_stale_jobs() -> list[str]:
-    """Running jobs whose lease lapsed (their worker died) become claimable again; their ids, to be queued again."""
+    """Jobs whose lease lapsed: running ones (their worker died) and queued ones no worker claimed (their task was
+    lost), queued and claimable again; their ids, to be queued again."""
     stale = db.session.scalars(
         update(ImportJob)
-        .where(ImportJob.status == "running", ImportJob.lease_expires_at < utcnow())
-        .values(status="queued", lease_holder=None, lease_expires_at=None)
+        .where(ImportJob.status.in_(UNFINISHED), ImportJob.lease_expires_at < utcnow())
+        .values(status="queued", lease_holder=None, lease_expires_at=_queued_until(current_settings()))
         .returning(ImportJob.id)
     ).all()
     db.session.commit()
     return list(stale)
+
+
+def remove_stray_uploads() -> int:
+    """Remove the uploads in IMPORT_DIR older than a day that no job names (their request died before recording
+    its job); how many went."""
+    directory = current_settings().import_dir
+    cutoff = time.time() - STRAY_UPLOAD_AGE
+    old = [path for path in directory.glob("*.csv") if path.stat().st_mtime < cutoff] if directory.is_dir() else []
+    named = {path: path.name.partition(".")[0] for path in old}
+    jobs = set(db.session.scalars(select(ImportJob.id).where(ImportJob.id.in_(set(named.values())))))
+    stray = [path for path, job_id in named.items() if job_id not in jobs]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return len(stray)
 
 
 def cancel_job(job_id: str) -> ImportJob:

@@ -37,9 +37,6 @@ REDIS_TIMEOUT = 3  # seconds to connect to Redis and for one answer, so a Redis 
 IDLE_POLL_MAX = 1.0
 # At shutdown, running tasks get this long (seconds) to finish; one still running is found again by housekeeping.
 SHUTDOWN_WAIT = 20
-# A mail the server refuses is tried again 30 s later, then 1, 2, 4 and 8 minutes later, then given up.
-MAIL_ATTEMPTS = 6
-MAIL_RETRY_DELAY = 30
 # Expired records housekeeping deletes, refresh tokens before the sessions they belong to.
 EXPIRING = (IdempotencyKey, OneTimeToken, RefreshToken, UserSession)
 
@@ -61,11 +58,11 @@ def _carrying_request_id(task: Callable) -> Callable:
 # The services a task runs import this module to queue their work: each task imports its service when it runs.
 
 
-def deliver_mail(to: str, subject: str, body: str, message_id: str, *, task) -> None:
-    """Send one mail; huey runs it again later while attempts are left."""
+def deliver_mail(mail_pk: int) -> None:
+    """Attempt the delivery of a recorded mail (nothing when it is sent, given up, not due or held)."""
     from services import mail
 
-    mail.deliver(to, subject, body, message_id, attempts_left=task.retries)
+    mail.deliver(mail_pk)
 
 
 def forward_sale(sale_id: str) -> None:
@@ -85,15 +82,20 @@ def run_import(job_id: str) -> None:
     import_jobs.run_job(job_id)
 
 
-def housekeeping() -> dict[str, int | list[str] | None]:
-    """One round: delete what expired, queue again the sales and imports whose task was lost.
+def housekeeping() -> dict[str, int | list[str] | list[int] | None]:
+    """One round: delete what expired, queue again the mail, sales and imports whose task was lost.
 
     Every step is a conditional DELETE or UPDATE in a short transaction of its own, so several consumers may
     run it at once; a step that fails is logged and the others still run. Answers what each step did.
     """
-    done: dict[str, int | list[str] | None] = {model.__tablename__: _step(_delete_expired, model) for model in EXPIRING}
+    done: dict[str, int | list[str] | list[int] | None] = {
+        model.__tablename__: _step(_delete_expired, model) for model in EXPIRING
+    }
+    done["mail"] = _step(_queue_due_mail)
+    done["outgoing_mail"] = _step(_delete_old_mail)
     done["sales"] = _step(_queue_due_sales)
     done["imports"] = _step(_resume_imports)
+    done["uploads"] = _step(_remove_stray_uploads)
     return done
 
 
@@ -112,6 +114,21 @@ def _delete_expired(model) -> int:
     return db.session.execute(
         delete(model).where(model.expires_at <= utcnow()).execution_options(synchronize_session=False)
     ).rowcount
+
+
+def _queue_due_mail() -> list[int]:
+    from services import mail
+
+    due = mail.due_mail_pks()
+    for mail_pk in due:
+        enqueue_mail(mail_pk)
+    return due
+
+
+def _delete_old_mail() -> int:
+    from services import mail
+
+    return mail.delete_old_mail()
 
 
 def _queue_due_sales() -> list[str]:
@@ -133,12 +150,15 @@ def _resume_imports() -> list[str]:
     return resumed
 
 
+def _remove_stray_uploads() -> int:
+    from services import import_jobs
+
+    return import_jobs.remove_stray_uploads()
+
+
 # Each task: its function and huey's options for it.
 TASKS: dict[str, tuple[Callable, dict]] = {
-    "deliver_mail": (
-        deliver_mail,
-        {"retries": MAIL_ATTEMPTS - 1, "retry_delay": MAIL_RETRY_DELAY, "retry_backoff": 2, "context": True},
-    ),
+    "deliver_mail": (deliver_mail, {}),
     "forward_sale": (forward_sale, {}),
     "run_import": (run_import, {}),
 }
@@ -189,9 +209,9 @@ def _enqueue(name: str, *args, delay: float = 0) -> None:
     _work_queued.set()
 
 
-def enqueue_mail(to: str, subject: str, body: str, message_id: str) -> None:
-    """Queue the delivery of a mail."""
-    _enqueue("deliver_mail", to, subject, body, message_id)
+def enqueue_mail(mail_pk: int, delay: float = 0) -> None:
+    """Queue an attempt to deliver a recorded mail (committed by the caller), `delay` seconds from now."""
+    _enqueue("deliver_mail", mail_pk, delay=delay)
 
 
 def enqueue_forward(sale_id: str, delay: float = 0) -> None:

@@ -2,6 +2,7 @@
 import jobs claimed by lease, resumed, cancelled."""
 
 import io
+import os
 import random
 import threading
 import time
@@ -14,12 +15,12 @@ from sqlalchemy import func, select, update
 from config import ConfigurationError, load_settings
 from models import Activity, Customer, ImportJob, ImportRowError, db
 from models.types import utcnow
-from services import imports
+from services import imports, tasks
 from services.customer_export import spreadsheet_text
 from services.customer_rules import CONTROL_CHARACTERS, normalise_phone
 from services.database import by_public_id
 from services.errors import Conflict
-from services.import_jobs import cancel_job, resume_stale_jobs, run_job, upload_path
+from services.import_jobs import cancel_job, resume_stale_jobs, run_job, spool, start_import, upload_path
 from services.imports import RowError, RowRules, Totals, import_customers
 from services.settings import current_settings
 from services.tokens import new_secret
@@ -358,3 +359,36 @@ def test_cancelling_an_ended_job_is_a_conflict(app, app_context, import_dir):
     with pytest.raises(Conflict) as refused:
         cancel_job(job_id)
     assert refused.value.field == "status" and "succeeded" in refused.value.detail
+
+
+def test_a_queued_job_whose_task_was_lost_runs_after_housekeeping(app, app_context, import_dir, use_settings, tmp_path):
+    """A large upload queued on a queue no worker reads (its task lost): housekeeping leaves it while it may still
+    be claimed, then, IMPORT_LEASE_SECONDS after it was queued, queues it again and a worker runs it."""
+    queue_url = current_settings().queue_url
+    use_settings(import_sync_max_bytes=0, import_lease_seconds=2, queue_url=f"sqlite:///{tmp_path / 'lost.db'}")
+    path, size = spool(io.BytesIO(members_csv(20)), 10**6, import_dir)
+    job_id = start_import(path, size, filename="members.csv", mode="best_effort", on_conflict="reject").id
+    use_settings(queue_url=queue_url)
+    assert job_id not in tasks.housekeeping()["imports"]
+    assert stored_job(job_id).status == "queued"
+
+    def resumed() -> bool:
+        return job_id in tasks.housekeeping()["imports"] or stored_job(job_id).status != "queued"
+
+    wait_for(resumed, timeout=10)
+    wait_for(lambda: stored_job(job_id).status == "succeeded")
+    assert (stored_job(job_id).created, stored_job(job_id).rejected) == (18, 2)
+
+
+def test_housekeeping_removes_old_uploads_that_no_job_names(app, app_context, import_dir):
+    """A spooled upload whose request died before recording its job goes after a day; a fresh one, and an old
+    upload of a job still queued, stay."""
+    two_days_ago = time.time() - 2 * 24 * 3600
+    stray, fresh = import_dir / "tmpstray.csv", import_dir / "tmpfresh.csv"
+    stray.write_bytes(b"id,email\n")
+    fresh.write_bytes(b"id,email\n")
+    job_upload = upload_path(import_dir, queued_job(members_csv(3)))
+    for old in (stray, job_upload):
+        os.utime(old, (two_days_ago, two_days_ago))
+    tasks.housekeeping()
+    assert sorted(import_dir.iterdir()) == sorted([fresh, job_upload])
