@@ -1,10 +1,10 @@
 """The ERP sales feed: validate a sale, make it an order of the customer with that CPF (or keep it until one
 exists), and forward the cashback to the partner API, keeping its answer for reconciliation."""
 
+import asyncio
 import json
 import logging
 import re
-import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -303,25 +303,31 @@ def _ask_partner(settings: Settings, payload: dict, sale_id: str) -> tuple[dict 
 
 
 def _post_within_deadline(settings: Settings, payload: dict, sale_id: str) -> tuple[int, str]:
-    """POST the payload and read the answer as it streams in, given up once CASHBACK_API_DEADLINE has passed.
+    """POST the payload and read the whole answer, given up once CASHBACK_API_DEADLINE has passed.
 
-    CASHBACK_API_TIMEOUT bounds the connection and each wait for data; the deadline bounds the whole call, so a
-    partner dripping its answer a byte at a time cannot hold a worker. The sale id goes along as Idempotency-Key:
-    a partner that honours it takes a sale sent twice (a retry after a lost answer) once.
+    CASHBACK_API_TIMEOUT bounds the connection and each wait for data; the deadline bounds the whole call, its
+    status line and headers included, so a partner dripping its answer a byte at a time cannot hold a worker.
+    The sale id goes along as Idempotency-Key: a partner that honours it takes a sale sent twice (a retry after a
+    lost answer) once.
     """
     deadline = float(settings.cashback_api_deadline)
-    ends = time.monotonic() + deadline
-    timeout = min(float(settings.cashback_api_timeout), deadline)
+    try:
+        # An event loop of its own for this call (handlers and queue workers run in threads without one):
+        # cancelling the coroutine at the deadline stops the call wherever it waits.
+        return asyncio.run(asyncio.wait_for(_post(settings, payload, sale_id), deadline))
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"no whole answer within the deadline of {deadline:g} s") from None
+
+
+async def _post(settings: Settings, payload: dict, sale_id: str) -> tuple[int, str]:
+    timeout = min(float(settings.cashback_api_timeout), float(settings.cashback_api_deadline))
     answer = bytearray()
-    with (
-        httpx.Client(timeout=timeout) as http,
+    async with (
+        httpx.AsyncClient(timeout=timeout) as http,
         http.stream("POST", settings.cashback_api_url, json=payload, headers={"Idempotency-Key": sale_id}) as response,
     ):
-        for chunk in response.iter_bytes():
+        async for chunk in response.aiter_bytes():
             answer += chunk
-            if time.monotonic() > ends:
-                late = f"no whole answer within the deadline of {deadline:g} s"
-                raise httpx.ReadTimeout(late, request=response.request)
             if len(answer) >= ANSWER_LIMIT:
                 break
     return response.status_code, answer.decode("utf-8", "replace")

@@ -18,8 +18,8 @@ from tests.services.test_mail_request_id import JSONLines
 
 class ScriptedPartner:
     """A real HTTP server on 127.0.0.1 playing the partner: each request takes the next step of its plan, then
-    "created" once the plan is used up. Steps: "created" (201), "error" (500), "drip" (a 201 sent one byte a
-    second), "hang" (no answer until release())."""
+    "created" once the plan is used up. Steps: "created" (201), "error" (500), "drip" (a 201 whose body comes one
+    byte a second), "drip-headers" (the same, from its status line on), "hang" (no answer until release())."""
 
     def __init__(self, *plan: str):
         self.plan = list(plan)
@@ -36,6 +36,9 @@ class ScriptedPartner:
                     number, step = len(partner.received), partner.plan.pop(0) if partner.plan else "created"
                 if step == "hang":
                     partner._released.wait(30)
+                if step == "drip-headers":
+                    partner.drip(self.wfile, b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
+                    return
                 created = {"id": number, "message": "Cashback criado com sucesso!", "createdAt": "2026-11-22T10:00:00Z"}
                 answer = json.dumps({"error": "boom"} if step == "error" else created).encode()
                 self.send_response(500 if step == "error" else 201)
@@ -58,6 +61,17 @@ class ScriptedPartner:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v1/cashback"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def drip(self, stream, data: bytes) -> None:
+        """Write `data` a byte a second until it is written, the client gives up or release()."""
+        try:
+            for byte in data:
+                stream.write(bytes([byte]))
+                stream.flush()
+                if self._released.wait(1):
+                    return
+        except OSError:
+            pass  # the client gave up
 
     def release(self) -> None:
         """Let a hanging answer go."""
@@ -95,12 +109,14 @@ def partner_settings(use_settings, partner: ScriptedPartner, **changes) -> None:
     use_settings(cashback_api_url=partner.url, **{**defaults, **changes})
 
 
+@pytest.mark.parametrize("drip", ["drip", "drip-headers"])
 def test_a_dripping_partner_is_cut_off_at_the_deadline_and_the_sale_sent_by_an_automatic_retry(
-    erp, client, bruna, use_settings
+    erp, client, bruna, use_settings, drip
 ):
-    """The ERP's answer does not wait for a partner dripping its answer (80 s at a byte a second): the attempt
-    fails at the 2 s deadline, and the queue sends the sale again a second later, with the same key."""
-    partner = ScriptedPartner("drip")
+    """The ERP's answer does not wait for a partner dripping its answer (its body, or its status line and headers,
+    at a byte a second): the attempt fails at the 2 s deadline, and the queue sends the sale again a second later,
+    with the same key."""
+    partner = ScriptedPartner(drip)
     try:
         partner_settings(use_settings, partner)
         started = time.monotonic()
