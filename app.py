@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from api import metrics as metrics_api
 from api.problems import database_cause, database_unavailable, register_problem_handlers
 from api.request_context import (
     BodySizeLimitMiddleware,
@@ -45,6 +46,7 @@ from models import db
 from services import tasks
 from services.bootstrap import create_first_admin
 from services.context import read_only_var
+from services.error_reports import start_error_reports
 from services.errors import Unavailable
 from services.rate_limits import RateLimits
 from services.schema import MIGRATIONS_DIR, migrate_to_head
@@ -52,6 +54,7 @@ from services.sessions import codec_for
 from services.settings import bind_settings
 from services.tokens import TokenCodec
 from web.account_pages import pages as account_pages
+from web.console import console
 from web.security_headers import SecurityHeadersMiddleware
 from web.static_files import register_static_files
 
@@ -145,6 +148,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings(overrides)
     configure_logging(settings.log_level, settings.log_format)
+    start_error_reports(settings.sentry_dsn, settings.sentry_environment or settings.app_env)
     token_codec = codec_for(settings)
     specification = served_specification(settings)
 
@@ -231,6 +235,9 @@ def _configure_flask(flask_app, settings: Settings, token_codec: TokenCodec, rol
     flask_app.before_request(partial(authorize_request, roles))
     register_commands(flask_app)
     flask_app.register_blueprint(account_pages)
+    flask_app.register_blueprint(console)
+    # Where Prometheus looks by default: the same answer as GET /api/metrics (the token too).
+    flask_app.add_url_rule("/metrics", "metrics", metrics_api.metrics)
 
 
 def _migrate_at_start(flask_app, settings: Settings) -> None:

@@ -104,6 +104,9 @@ class Settings:
     api_docs: bool = True
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
+    # A refresh token presented again this many seconds after its rotation gets the same new pair (tabs refreshing
+    # at once); later, a second use ends the session.
+    refresh_reuse_grace_seconds: int = 10
     reset_token_ttl: int = 1800
     verify_token_ttl: int = 2 * 24 * 3600
     mail_backend: str = "console"  # console or smtp
@@ -146,6 +149,11 @@ class Settings:
     import_dir: Path = INSTANCE_DIR / "imports"
     import_report_max_errors: int = 1000
     signup_bonus_cashback: Decimal = field(default=Decimal("0.00"), metadata=_normalised(_money))
+    # Bearer token a scrape of /metrics must send; empty: open outside production, 404 in production.
+    metrics_token: str = field(default="", repr=False)
+    # Error reports to Sentry (or a compatible server), only when set; the environment they are filed under.
+    sentry_dsn: str = field(default="", repr=False)
+    sentry_environment: str = ""  # empty: APP_ENV
 
     def __post_init__(self) -> None:
         for name, kind in _FIELD_TYPES.items():
@@ -158,8 +166,9 @@ class Settings:
             raise ConfigurationError("SECRET_KEY must be at least 32 bytes in production")
         if not 1 <= self.page_size_default <= self.page_size_max:
             raise ConfigurationError("PAGE_SIZE_DEFAULT must be between 1 and PAGE_SIZE_MAX")
-        if self.import_report_max_errors < 0:
-            raise ConfigurationError("IMPORT_REPORT_MAX_ERRORS must be a whole number of at least 0")
+        for name in ("import_report_max_errors", "refresh_reuse_grace_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{name.upper()} must be a whole number of at least 0")
         if not self.queue_url.startswith(QUEUE_SCHEMES):
             raise ConfigurationError(
                 f"QUEUE_URL must start with one of {', '.join(QUEUE_SCHEMES)}, not {self.queue_url!r}"

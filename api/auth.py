@@ -1,6 +1,6 @@
 """Sign-up, sign-in, tokens, passwords and "who am I"."""
 
-from flask import current_app
+from flask import current_app, request
 
 from api.responses import json_response, no_content
 from api.security import caller
@@ -18,8 +18,10 @@ from schemas.common import load_input
 from services import accounts, sessions
 from services.context import client_address_var
 from services.customer_rules import email_key
+from services.errors import Forbidden, InvalidInput, Unauthenticated
 from services.settings import current_settings
 from services.tokens import InvalidToken
+from web import refresh_cookie
 
 
 def _limit(name: str, account: str | None = None, **other_keys: str | None) -> None:
@@ -28,14 +30,31 @@ def _limit(name: str, account: str | None = None, **other_keys: str | None) -> N
 
 
 def _token_pair(pair: sessions.TokenPair):
-    return json_response(
-        {
-            "access_token": pair.access_token,
-            "refresh_token": pair.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": pair.expires_in,
-        }
-    )
+    body = {"access_token": pair.access_token, "token_type": "Bearer", "expires_in": pair.expires_in}
+    if not refresh_cookie.cookie_mode(request):
+        return json_response({**body, "refresh_token": pair.refresh_token})
+    # The console's way: the refresh token goes where its scripts cannot read it.
+    settings = current_settings()
+    secure = refresh_cookie.request_is_https(request, settings)
+    return json_response(body, headers=refresh_cookie.set_cookie_headers(pair.refresh_token, settings, secure))
+
+
+COOKIE_WITHOUT_HEADER = "The refresh token cookie is accepted only with the X-Refresh-Cookie: 1 header."
+
+
+def _presented_refresh_token(body: dict | None) -> tuple[str, bool]:
+    """The refresh token of the body, or else of the cookie (and whether it came from the cookie)."""
+    if body and body.get("refresh_token"):
+        return body["refresh_token"], False
+    token = refresh_cookie.cookie_token(request)
+    if not refresh_cookie.cookie_mode(request):
+        # A cross-site form post carries the cookie but cannot add the header.
+        if token is not None:
+            raise Forbidden(COOKIE_WITHOUT_HEADER)
+        raise InvalidInput.single("refresh_token", "is required")
+    if token is None:
+        raise Unauthenticated(sessions.TOKEN_REFUSED)
+    return token, True
 
 
 # Limits are hit before a body is loaded, so a refused body counts as an attempt as any other does (sign-in
@@ -62,19 +81,24 @@ def login(body):
 
 
 def refresh(body):
-    """Swap a refresh token for a new pair."""
+    """Swap a refresh token (from the body, or the console's cookie) for a new pair."""
+    token, from_cookie = _presented_refresh_token(body)
     try:
-        subject = sessions.token_codec().decode(body["refresh_token"], "refresh")["sub"]
+        subject = sessions.token_codec().decode(token, "refresh")["sub"]
     except InvalidToken:
         subject = None
     _limit("refresh", subject)
-    return _token_pair(sessions.refresh(body["refresh_token"]))
+    return _token_pair(sessions.refresh(token, allow_repeat=from_cookie))
 
 
 def logout():
-    """End the current session."""
+    """End the current session (and, asked with X-Refresh-Cookie: 1, remove the console's cookie)."""
     sessions.logout(caller())
-    return no_content()
+    response = no_content()
+    if refresh_cookie.cookie_mode(request):
+        secure = refresh_cookie.request_is_https(request, current_settings())
+        response.headers.extend(refresh_cookie.clear_cookie_headers(secure))
+    return response
 
 
 def request_reset(body):

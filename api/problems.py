@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from api.validation import InvalidRequest
 from services.context import current_request_id
+from services.error_reports import report_error
 from services.errors import (
     BusinessRuleViolation,
     Conflict,
@@ -173,6 +174,7 @@ def http_error_handler(allowed_methods: AllowedMethods):
 async def unexpected_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Anything else: logged with its traceback, answered without internals."""
     log.error("unhandled error", exc_info=exc)
+    report_error(exc)  # reported even where error log lines are not; the same error is sent once
     return problem(500, "The server could not handle this request.")
 
 

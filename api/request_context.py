@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.context import client_address_var, request_id_var
+from services.metrics import record_request
 
 REQUEST_ID_HEADER = b"x-request-id"
 VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
@@ -22,6 +23,8 @@ FORWARDED_FOR_HEADER = b"x-forwarded-for"
 # The address given to requests whose true peer the server hid (RFC 7239's word for an undisclosed node):
 # one shared name, so limits still count them.
 UNKNOWN_CLIENT = "unknown"
+METRICS_OPERATION = "metrics"  # the operationId of GET /api/metrics
+METRICS_PATH = "/metrics"  # the same, where Prometheus looks by default
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,6 +51,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         scope.setdefault("state", {}).update(self.state)
+        # Connexion's routing records the operation in scope["extensions"] of a copy of this scope: made here,
+        # the dict is shared, so the request's operation is known here once it has been answered (metrics).
+        scope.setdefault("extensions", {})
         # Ids only need to be unique, not secret: skip the urandom system call of uuid4.
         request_id = _incoming_request_id(scope) or f"{random.getrandbits(128):032x}"
         encoded = request_id.encode()
@@ -68,6 +74,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            # Connexion reports `module.function`; the label is the spec's operationId.
+            operation = (_operation_id(scope) or "").rpartition(".")[2] or None
+            # Scrapes are left out: they would count themselves.
+            if operation != METRICS_OPERATION and scope["path"] != METRICS_PATH:
+                record_request(operation, scope["method"], status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "%s %s %s",
@@ -78,7 +90,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
             request_id_var.reset(token)

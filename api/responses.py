@@ -1,10 +1,12 @@
 """How operations answer: compact JSON through orjson, and empty 204s."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import orjson
 from connexion.jsonifier import Jsonifier
 from flask import Response
+from werkzeug.datastructures import Headers
 
 from schemas.common import money
 
@@ -28,12 +30,15 @@ class OrjsonJsonifier(Jsonifier):
         return orjson.loads(data)
 
 
-def json_response(body, status: int = 200, headers: dict | None = None):
+def json_response(body, status: int = 200, headers: Mapping | Headers | None = None):
     """A handler result with an explicit JSON content type.
 
-    Operations also declare problem+json answers, so Connexion needs to be told which type this is.
+    Operations also declare problem+json answers, so Connexion needs to be told which type this is. `headers` may
+    be werkzeug Headers, to send one header more than once (Set-Cookie).
     """
-    return body, status, {"Content-Type": "application/json", **(headers or {})}
+    merged = Headers({"Content-Type": "application/json"})
+    merged.update(headers or {})  # a name given replaces the default; a Headers keeps each of its values
+    return body, status, merged
 
 
 def no_content() -> Response:

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import httpx
 
-from bench import seed, servers
+from bench import fleet, seed, servers
 from bench.environment import DATA_DIR, ROOT, app_env
 
 CSV_VERSION = 1  # bump whenever member_rows() changes, to invalidate the cached CSV
 # The header of the mPulse member export (DESIGN.md section 7): a subset of the app's customer fields, in its own order.
 MEMBER_COLUMNS = ("id", "first_name", "last_name", "phone_number", "client_member_id", "account_id")
 ACCOUNTS = 20  # account ids 1..20, as in the real export
+DEFAULT_ROWS = 1_000_000  # the import scenario's CSV without --import-rows
 BAD_FRACTION = 0.01
 ONE_PREFIX_FRACTION = 0.05  # phone numbers such as the real file's 1284628753
 # Each kind of bad row, with the field the service names when it rejects the row.
@@ -118,9 +119,9 @@ FLOOR_INSERT = f"INSERT INTO customers ({', '.join(FLOOR_COLUMNS)}) VALUES ({', 
 # --- the CSV ---
 
 
-def member_rows(count: int):
+def member_rows(count: int, bad_every: int | None = None):
     """Yield (cells, bad kind or None): unique ids, and phone numbers and member ids unique across the whole file
-    (so within each account too); about BAD_FRACTION of the rows are bad."""
+    (so within each account too); about BAD_FRACTION of the rows are bad, or exactly every `bad_every`-th one."""
     rng = random.Random(20251123)
     kinds = tuple(BAD_KINDS)
     for i in range(count):
@@ -138,7 +139,9 @@ def member_rows(count: int):
             str(rng.randint(1, ACCOUNTS)),
         ]
         kind = None
-        if rng.random() < BAD_FRACTION:
+        drawn = rng.random()  # drawn either way: the other cells stay those of the same row
+        bad = (i + 1) % bad_every == 0 if bad_every else drawn < BAD_FRACTION
+        if bad:
             kind = rng.choice(kinds)
             if kind == "short_phone":
                 cells[3] = str(rng.randrange(100, 1000))
@@ -153,10 +156,12 @@ def member_rows(count: int):
         yield cells, kind
 
 
-def ensure_members_csv(rows: int, rebuild: bool = False) -> tuple[Path, dict]:
-    """(CSV path, its sidecar: size, bad rows by kind, bad ids); generated once per row count and CSV_VERSION."""
+def ensure_members_csv(rows: int, rebuild: bool = False, bad_every: int | None = None) -> tuple[Path, dict]:
+    """(CSV path, its sidecar: size, bad rows by kind, bad ids); generated once per row count, share of bad rows
+    and CSV_VERSION."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    csv_path, meta_path = DATA_DIR / f"members-{rows}.csv", DATA_DIR / f"members-{rows}.json"
+    name = f"members-{rows}" + (f"-bad-every-{bad_every}" if bad_every else "")
+    csv_path, meta_path = DATA_DIR / f"{name}.csv", DATA_DIR / f"{name}.json"
     if not rebuild and meta_path.exists() and csv_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("version") == CSV_VERSION and meta.get("bytes") == csv_path.stat().st_size:
@@ -168,7 +173,7 @@ def ensure_members_csv(rows: int, rebuild: bool = False) -> tuple[Path, dict]:
     with open(tmp_path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(MEMBER_COLUMNS)
-        for cells, kind in member_rows(rows):
+        for cells, kind in member_rows(rows, bad_every):
             writer.writerow(cells)
             if kind:
                 bad_ids.append(cells[0])
@@ -572,7 +577,7 @@ def run(args: argparse.Namespace) -> bool:
         raise RuntimeError("app.py or migrations/ not found: run with --only floor until the app exists")
     started = time.monotonic()
     base_db = seed.ensure_empty_db(use_migrations, rebuild=args.rebuild_import)
-    csv_path, meta = ensure_members_csv(args.import_rows, rebuild=args.rebuild_import)
+    csv_path, meta = ensure_members_csv(args.import_rows or DEFAULT_ROWS, rebuild=args.rebuild_import)
     print(f"import data ready in {time.monotonic() - started:.1f}s: {csv_path.name}, {base_db.name}", file=sys.stderr)
     app, app_db = None, seed.working_copy(base_db, "import-run.db")
     try:
@@ -616,3 +621,276 @@ def flat_figures(app: AppRun) -> dict:
 
 def rounded(values: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+
+
+# --- the PostgreSQL scenario (import-pg): the fleet as production runs it ---
+
+PG_DATABASE = "bench_import"
+PG_BAD_EVERY = 100  # exactly 1 % bad rows: 50,000 of 5,000,000
+PG_DEFAULT_ROWS = 5_000_000
+PG_WEB_WORKERS = 2
+PG_QUEUE_THREADS = 2
+FLOOR_TABLE = "customers_floor"
+FLOOR_COPY_COLUMNS = (*MEMBER_COLUMNS, "created_at", "updated_at", "version", "points", "cashback_balance")
+
+
+@dataclass
+class ProcessPeak:
+    """One process of the fleet: what it is and its peak resident memory."""
+
+    role: str
+    pid: int
+    peak_rss_mb: float = 0.0
+
+
+class FleetMemory(threading.Thread):
+    """Each process's peak VmRSS under each root, sampled every SAMPLE_INTERVAL seconds (and VmHWM at the end)."""
+
+    def __init__(self, roots: dict[tuple[str, str], int]):  # (role, role of its children) -> pid
+        super().__init__(daemon=True, name="fleet-rss-sampler")
+        self.roots, self.peaks, self.done = roots, {}, threading.Event()
+
+    def sample(self, use_hwm: bool = False) -> None:
+        for (role, child_role), root in self.roots.items():
+            for pid, (rss, hwm) in servers.memory_snapshot(root).items():
+                label = role if pid == root else child_role
+                peak = self.peaks.setdefault(pid, ProcessPeak(label, pid))
+                peak.peak_rss_mb = max(peak.peak_rss_mb, (hwm if use_hwm else rss) / 1024)
+
+    def run(self) -> None:
+        while not self.done.wait(SAMPLE_INTERVAL):
+            self.sample()
+
+    def stop(self) -> list[ProcessPeak]:
+        self.done.set()
+        self.join()
+        self.sample(use_hwm=True)
+        return sorted(self.peaks.values(), key=lambda p: (p.role, p.pid))
+
+
+@dataclass
+class PgRun:
+    """The PostgreSQL scenario's figures; error is set when they must not be trusted."""
+
+    app: AppRun = field(default_factory=AppRun)
+    processes: list = field(default_factory=list)  # ProcessPeak, one per process of the fleet
+    floor: FloorRun = field(default_factory=FloorRun)
+
+
+def run_pg_app(args: argparse.Namespace, csv_path: Path, meta: dict, result: PgRun) -> None:
+    """Serve the fleet on the bench database, upload the CSV through nginx, follow the job, measure every process."""
+    from bench.run import bearer_token  # run.py imports this module
+
+    app = result.app
+    print(f"[import-pg] nginx, gunicorn ({PG_WEB_WORKERS} workers) and a queue worker", file=sys.stderr)
+    settings = {"IMPORT_DIR": str(DATA_DIR / "imports"), "MAX_IMPORT_BYTES": str(4 * 1024**3), "LOG_LEVEL": "WARNING"}
+    try:
+        with fleet.app_fleet(fleet.postgres_url(PG_DATABASE), PG_WEB_WORKERS, PG_QUEUE_THREADS, **settings) as running:
+            web, queue = running.web, running.queue
+            token = bearer_token(running.front)
+            roots = {
+                ("gunicorn master", "web worker"): web.proc.pid,
+                ("queue worker", "queue worker child"): queue.proc.pid,
+            }
+            app.server.idle_rss_mb = (
+                sum(rss for pid in roots.values() for rss, _ in servers.memory_snapshot(pid).values()) / 1024
+            )
+            profiler, profile_path = start_profiler(args, queue.proc.pid)
+            sampler = FleetMemory(roots)
+            cpu_before = {**servers.cpu_snapshot(web.proc.pid), **servers.cpu_snapshot(queue.proc.pid)}
+            sampler.start()
+            print(f"[import-pg] POST {IMPORT_PATH}: {csv_path.name} ({meta['bytes'] / 1e6:.1f} MB)", file=sys.stderr)
+            started = time.perf_counter()
+            try:
+                status, report, sent_at, app.polls = upload(running.front.port, csv_path, token, args.import_timeout)
+            finally:
+                app.wall_s = time.perf_counter() - started
+                result.processes = sampler.stop()
+                if profiler is not None:
+                    stop_profiler(profiler, profile_path, app)
+            cpu_after = {**servers.cpu_snapshot(web.proc.pid), **servers.cpu_snapshot(queue.proc.pid)}
+    except (servers.ServerError, RuntimeError, OSError, httpx.HTTPError, ValueError, KeyError) as exc:
+        app.error = f"{type(exc).__name__}: {exc}"
+        return
+    app.http_status, app.body_sent_s = status, (sent_at - started if sent_at else None)
+    app.server.peak_rss_mb = max((p.peak_rss_mb for p in result.processes), default=None)
+    app.server.cpu_s = servers.cpu_seconds_between(cpu_before, cpu_after)
+    read_pg_report(app, report, meta)
+
+
+def read_pg_report(app: AppRun, report: dict, meta: dict) -> None:
+    """The answer's figures into app; app.error says why the report or the stored table is wrong."""
+    errors = report.get("errors") if isinstance(report.get("errors"), list) else []
+    app.rejected_by_reason = {
+        f"{c.get('field')}: {c.get('message')}": c.get("count") for c in report.get("error_counts") or []
+    }
+    app.report = {k: v for k, v in report.items() if k not in ("errors", "error_counts")} | {
+        "errors_listed": len(errors)
+    }
+    if isinstance(report.get("rows_read"), int) and app.wall_s:
+        app.rows_per_s = report["rows_read"] / app.wall_s
+    app.error = check_report(app.http_status, report, meta["rows"], meta["bad"])
+    if app.error is None and (report["created"], report["rejected"]) != (meta["rows"] - meta["bad"], meta["bad"]):
+        expected = f"{meta['rows'] - meta['bad']} and {meta['bad']}"
+        app.error = f"created {report['created']}, rejected {report['rejected']}: expected {expected}"
+    app.stored = count_rows("customers")
+    if app.error is None and app.stored != report["created"]:
+        app.error = f"the report says {report['created']} created, the customers table holds {app.stored}"
+
+
+def count_rows(table: str) -> int | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(fleet.conninfo(PG_DATABASE)) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def copy_text(value: object) -> str:
+    """A value in COPY's text format."""
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def ensure_floor_file(csv_path: Path, meta: dict) -> tuple[Path, int, float]:
+    """The good rows of the CSV in stored form as COPY text, beside it: (path, rows, seconds taken to write it)."""
+    path = csv_path.with_suffix(".copy")
+    started, rows = time.perf_counter(), 0
+    bad = set(meta["bad_ids"])
+    stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    tmp = path.with_suffix(".copy.tmp")
+    with open(csv_path, newline="") as source, open(tmp, "w") as out:
+        reader = csv.reader(source)
+        next(reader)
+        for c in reader:
+            if c[0] in bad:
+                continue
+            cells = (c[0], c[1], c[2], "+1" + c[3], c[4], c[5], stamp, stamp, 1, 0, 0)
+            out.write("\t".join(map(copy_text, cells)) + "\n")
+            rows += 1
+    tmp.replace(path)
+    return path, rows, time.perf_counter() - started
+
+
+def run_pg_floor(csv_path: Path, meta: dict) -> FloorRun:
+    """psycopg COPY of the good rows (stored form) into a fresh copy of the customers table; COPY + commit timed."""
+    # LIKE ... INCLUDING ALL: the same indexes and constraints as the table the app fills.
+    import psycopg
+
+    result = FloorRun()
+    path, result.rows, result.prepare_s = ensure_floor_file(csv_path, meta)
+    columns = ", ".join(FLOOR_COPY_COLUMNS)
+    try:
+        with psycopg.connect(fleet.conninfo(PG_DATABASE)) as conn:
+            conn.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE customers INCLUDING ALL)")
+            conn.commit()
+            started = time.perf_counter()
+            statement = f"COPY {FLOOR_TABLE} ({columns}) FROM STDIN"
+            with open(path, "rb") as source, conn.cursor() as cursor, cursor.copy(statement) as copy:
+                while block := source.read(1024 * 1024):
+                    copy.write(block)
+            conn.commit()
+            result.wall_s = time.perf_counter() - started
+            stored = conn.execute(f"SELECT count(*) FROM {FLOOR_TABLE}").fetchone()[0]
+    except psycopg.Error as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        return result
+    finally:
+        path.unlink(missing_ok=True)
+    result.rows_per_s = result.rows / result.wall_s if result.wall_s else None
+    if stored != result.rows:
+        result.error = f"copied {result.rows} rows, the table holds {stored}"
+    return result
+
+
+def print_pg_report(meta: dict, result: PgRun) -> None:
+    """The table: the app's and the floor's rows/s, their ratio, every process's peak memory, the targets."""
+    app, floor = result.app, result.floor
+    ratio = app.wall_s / floor.wall_s if app.wall_s and floor.wall_s and not app.error else None
+    print(
+        f"\nimport-pg: {meta['rows']:,} rows ({meta['bad']:,} bad), {meta['bytes'] / 1e6:.1f} MB CSV, "
+        f"POST {IMPORT_PATH} (text/csv, streamed, 202 then {app.polls} polls of the job) to gunicorn "
+        f"({PG_WEB_WORKERS} workers) through nginx (deploy/'s site), imported by a queue worker process "
+        f"({PG_QUEUE_THREADS} threads, the queue on Redis), PostgreSQL {PG_DATABASE}"
+    )
+    print(f"{'side':<8}{'wall s':>9}{'rows/s':>11}{'CPU s':>9}{'app/floor':>11}")
+    r, cpu = fmt(ratio, ".1f") + "x" if ratio else "-", fmt(app.server.cpu_s, ".1f")
+    print(f"{'app':<8}{fmt(app.wall_s, '.1f'):>9}{fmt(app.rows_per_s, ',.0f'):>11}{cpu:>9}{r:>11}")
+    print(f"{'floor':<8}{fmt(floor.wall_s, '.1f'):>9}{fmt(floor.rows_per_s, ',.0f'):>11}{'-':>9}")
+    report = app.report
+    if "rows_read" in report:
+        print(
+            f"  report: status {report.get('status')}, rows_read {report['rows_read']:,}, "
+            f"created {report.get('created', 0):,}, updated {report.get('updated', 0):,}, "
+            f"rejected {report.get('rejected', 0):,} (bad rows generated: "
+            f"{meta['bad']:,}); customers stored: {fmt(app.stored, ',')}"
+        )
+    for reason, n in app.rejected_by_reason.items():
+        print(f"  rejected {n:>9,}  {reason}")
+    if app.wall_s and app.body_sent_s is not None:
+        imported = app.wall_s - app.body_sent_s
+        print(
+            f"  app: body sent after {app.body_sent_s:.1f}s (streamed to disk), report {imported:.1f}s later "
+            f"({meta['rows'] / imported:,.0f} rows/s once uploaded); idle RSS of the fleet "
+            f"{fmt(app.server.idle_rss_mb, '.1f')} MB"
+        )
+    print(
+        f"  floor: psycopg COPY {FLOOR_TABLE} FROM STDIN (LIKE customers INCLUDING ALL) of the {floor.rows:,} good "
+        f"rows in stored form, one transaction, no validation; writing them as COPY text took "
+        f"{fmt(floor.prepare_s, '.1f')}s more"
+    )
+    print_profile(app)
+    print(f"\npeak RSS per process (each <= {TARGET_PEAK_MB:.0f} MB):")
+    for process in result.processes:
+        print(
+            f"  {process.role:<22} pid {process.pid:<8} {process.peak_rss_mb:7.1f} MB   "
+            f"{verdict(process.peak_rss_mb, TARGET_PEAK_MB)}"
+        )
+    if app.error:
+        print(f"ERROR app import: {app.error}")
+    if floor.error:
+        print(f"ERROR floor import: {floor.error}")
+
+
+def print_profile(app: AppRun) -> None:
+    if app.profile:
+        seconds = app.profile_samples / PROFILE_RATE
+        print(f"  profile of the queue worker's import (py-spy --idle, {seconds:.0f}s sampled; share self / total):")
+        for entry in app.profile:
+            print(f"    {entry['self']:6.1%} {entry['total']:6.1%}  {entry['function']}")
+
+
+def run_pg(args: argparse.Namespace) -> bool:
+    """The import-pg scenario on a fresh, migrated bench database (dropped at the end, whatever happened)."""
+    rows = args.import_rows or PG_DEFAULT_ROWS
+    csv_path, meta = ensure_members_csv(rows, rebuild=args.rebuild_import, bad_every=PG_BAD_EVERY)
+    result = PgRun()
+    try:
+        with fleet.postgres_database(PG_DATABASE) as url:
+            env = {**app_env(DATA_DIR / "unused.db"), "DATABASE_URL": url}
+            fleet.flask(env, "migration", "db", "upgrade")
+            fleet.flask(env, "creating the staff user", *seed.STAFF_USER_COMMAND)
+            run_pg_app(args, csv_path, meta, result)
+            print("[import-pg] floor: COPY of the good rows", file=sys.stderr)
+            result.floor = run_pg_floor(csv_path, meta)
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL, Redis or nginx not there: the scenario fails, saying why
+        result.app.error = result.app.error or f"{type(exc).__name__}: {exc}"
+    print_pg_report(meta, result)
+    ok = not result.floor.error and not result.app.error
+    ok = ok and all(p.peak_rss_mb <= TARGET_PEAK_MB for p in result.processes)
+    payload = {
+        "scenario": "import-pg",
+        "csv": {k: v for k, v in meta.items() if k != "bad_ids"},
+        "fleet": {"web_workers": PG_WEB_WORKERS, "queue_threads": PG_QUEUE_THREADS, "nginx": True},
+        "app_result": rounded(flat_figures(result.app)),
+        "processes": [asdict(p) for p in result.processes],
+        "floor_result": rounded(asdict(result.floor)),
+        "ratio": result.app.wall_s / result.floor.wall_s if result.app.wall_s and result.floor.wall_s else None,
+        "ok": ok,
+    }
+    path = DATA_DIR / "results-import-pg.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"results: {path}")
+    return ok

@@ -1,7 +1,7 @@
 """Run the benchmark scenarios: serve the app and the floor, load each endpoint, report server CPU per request.
 
-Usage: .venv/bin/python -m bench.run [customers] [login] [orders] [import] [--only floor] [--loadgen python]
-                                    [--duration 10]
+Usage: .venv/bin/python -m bench.run [customers] [login] [orders] [import] [import-pg] [fleet] [--only floor]
+                                    [--loadgen python] [--duration 10] [--import-rows 200000]
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python bench/run.py`: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import import_bench, seed, servers  # noqa: E402
+from bench import fleet, import_bench, seed, servers  # noqa: E402
 from bench.environment import CUSTOMER_FIELDS, DATA_DIR, STAFF_EMAIL, STAFF_PASSWORD, app_env  # noqa: E402
 from bench.load import LoadResult, LoadSpec, Target, resolve_tool, run_load  # noqa: E402
 
@@ -303,16 +303,34 @@ def compare(
     authorize = authorize and not app_is_floor  # the floor has no auth
     app = measure_side("app", app_target, env, endpoints, spec, args.warmup, args.workers, authorize)
     floor = measure_side("floor", FLOOR_APP, env, endpoints, spec, args.warmup, args.workers)
-    loadgen = f"wrk -t{spec.threads}" if spec.tool == "wrk" else "python client"
     if app_is_floor:
         notes = [*notes, "(* --only floor: the app side is also served by the floor app)"]
+    served = f"uvicorn --workers {args.workers}"
+    return report(args, spec, scenario, title, served, endpoints, (app, floor), notes, app_target, authorize)
+
+
+def report(
+    args: argparse.Namespace,
+    spec: LoadSpec,
+    scenario: str,
+    title: str,
+    served: str,
+    endpoints: list[Endpoint],
+    sides: tuple[list[Measurement], list[Measurement]],
+    notes: list[str],
+    app_target: str,
+    authorize: bool,
+) -> bool:
+    """Print the app-vs-floor table and write the scenario's JSON; False when a measurement failed."""
+    app, floor = sides
+    loadgen = f"wrk -t{spec.threads}" if spec.tool == "wrk" else "python client"
     print_report(
         f"{scenario}: {title}, {loadgen} -c{spec.connections}, {spec.duration:g}s per endpoint after "
-        f"{args.warmup:g}s warm-up, uvicorn --workers {args.workers}",
+        f"{args.warmup:g}s warm-up, {served}",
         endpoints,
         app,
         floor,
-        "floor*" if app_is_floor else "app",
+        "floor*" if args.only == "floor" else "app",
         notes,
     )
     rows = [
@@ -336,6 +354,7 @@ def compare(
             "rows": args.rows,
             "app": app_target,
             "floor": FLOOR_APP,
+            "served": served,
             "bearer_token": authorize,
             "loadgen": spec.tool,
             "threads": spec.threads,
@@ -351,13 +370,25 @@ def compare(
     return ok
 
 
-def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
-    """Scenario: GET one customer and GET a page of 20 with a staff bearer token, app vs floor."""
-    db_path, ids_path = serving_database(args, args.only == "floor")
-    endpoints = [
+def customer_endpoints(ids_path: Path) -> list[Endpoint]:
+    """GET one customer and GET a page of 20, with their CPU budgets."""
+    return [
         Endpoint("GET /customers/{id}", Target("/api/customers/{id}", ids_path), 2.0, check_customer),
         Endpoint("GET /customers?limit=20", Target("/api/customers?limit=20"), 3.0, check_page),
     ]
+
+
+def order_endpoint(ids_path: Path) -> Endpoint:
+    """POST the same order to random customers (no budget)."""
+    headers = (("Content-Type", "application/json"),)
+    target = Target("/api/customers/{id}/orders", ids_path, "POST", headers, ORDER_BODY)
+    return Endpoint("POST /customers/{id}/orders", target, None, check_order, status=201)
+
+
+def run_customers(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: GET one customer and GET a page of 20 with a staff bearer token, app vs floor."""
+    db_path, ids_path = serving_database(args, args.only == "floor")
+    endpoints = customer_endpoints(ids_path)
     notes = ["app requests carry a staff bearer token: checking it is part of the app's CPU; the floor has no auth"]
     if args.only == "floor":
         notes = []
@@ -382,9 +413,7 @@ def run_login(args: argparse.Namespace, spec: LoadSpec) -> bool:
 def run_orders(args: argparse.Namespace, spec: LoadSpec) -> bool:
     """Scenario: POST /api/customers/{id}/orders for random customers with a staff bearer token; no targets."""
     db_path, ids_path = serving_database(args, args.only == "floor")
-    headers = (("Content-Type", "application/json"),)
-    target = Target("/api/customers/{id}/orders", ids_path, "POST", headers, ORDER_BODY)
-    endpoints = [Endpoint("POST /customers/{id}/orders", target, None, check_order, status=201)]
+    endpoints = [order_endpoint(ids_path)]
     notes = [
         "one write transaction per order (SQLite WAL, writers queue on BEGIN IMMEDIATE): order, item, guarded "
         "points/cashback UPDATE, ledger entry",
@@ -404,11 +433,29 @@ def run_import(args: argparse.Namespace, spec: LoadSpec) -> bool:
     return import_bench.run(args)
 
 
+def run_import_pg(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: a 5,000,000-row member CSV to the fleet on PostgreSQL; rows/s beside a COPY floor (import_bench.py)."""
+    if args.only == "floor":
+        print("[import-pg] skipped with --only floor", file=sys.stderr)
+        return True
+    return import_bench.run_pg(args)
+
+
+def run_fleet(args: argparse.Namespace, spec: LoadSpec) -> bool:
+    """Scenario: one customer, a page and an order through nginx to gunicorn on PostgreSQL (bench/fleet.py)."""
+    if args.only == "floor":
+        print("[fleet] skipped with --only floor", file=sys.stderr)
+        return True
+    return fleet.run(args, spec)
+
+
 SCENARIOS: dict[str, Callable[[argparse.Namespace, LoadSpec], bool]] = {
     "customers": run_customers,
     "login": run_login,
     "orders": run_orders,
     "import": run_import,
+    "import-pg": run_import_pg,
+    "fleet": run_fleet,
 }
 
 
@@ -434,8 +481,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the 2nd core to the server)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server")
     parser.add_argument("--rows", type=int, default=100_000, help="customers to seed")
+    parser.add_argument("--fleet-workers", type=int, default=4, help="gunicorn workers in the fleet scenario")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached databases and the import CSV")
-    parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the import scenario's CSV")
+    parser.add_argument(
+        "--import-rows", type=int, help="rows of the import CSV (default 1,000,000 for import, 5,000,000 for import-pg)"
+    )
     parser.add_argument("--import-workers", type=int, default=1, help="uvicorn workers in the import scenario")
     parser.add_argument("--import-timeout", type=float, default=900.0, help="seconds to wait for the import report")
     parser.add_argument("--profile", action="store_true", help="import: py-spy the server, print the top functions")

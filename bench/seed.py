@@ -239,10 +239,13 @@ def run_migrations(db_path: Path) -> None:
     run_flask(db_path, "migration", "db", "upgrade")
 
 
+# The bench's staff user, made with the app's own CLI (argon2id hash, password policy).
+STAFF_USER_COMMAND = ("users", "create", STAFF_EMAIL, "--role", "staff", "--password", STAFF_PASSWORD)
+
+
 def create_staff_user(db_path: Path) -> None:
-    """Create the bench's staff user with the app's own CLI (argon2id hash, password policy)."""
-    command = ("users", "create", STAFF_EMAIL, "--role", "staff", "--password", STAFF_PASSWORD)
-    run_flask(db_path, "creating the staff user", *command)
+    """Create the bench's staff user in db_path."""
+    run_flask(db_path, "creating the staff user", *STAFF_USER_COMMAND)
 
 
 def insert_customers(db_path: Path, rows: int) -> None:

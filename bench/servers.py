@@ -102,15 +102,14 @@ def wait_healthy(server: Server, timeout: float) -> None:
     raise ServerError(f"{server.label}: /api/health not 200 within {timeout:.0f}s:\n{log_tail(server)}")
 
 
-def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 2, timeout: float = 60.0) -> Server:
-    """Start uvicorn for asgi_app and wait until it is healthy; stops it again on failure."""
+def spawn(label: str, argv: list[str], env: dict[str, str], port: int = 0) -> Server:
+    """Start argv in the checkout, its output in bench/.data/server-<label>.log; `port` is where it serves, if any."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log_path = DATA_DIR / f"server-{label}.log"
     with open(log_path, "wb") as log:
         # Own session: Ctrl-C in the terminal reaches us, and we stop the whole group in order.
-        proc = subprocess.Popen(
-            uvicorn_command(asgi_app, port, workers),
+        proc = subprocess.Popen(  # noqa: S603
+            argv,
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -118,7 +117,13 @@ def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(label, proc, port, log_path)
+    return Server(label, proc, port, log_path)
+
+
+def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 2, timeout: float = 60.0) -> Server:
+    """Start uvicorn for asgi_app and wait until it is healthy; stops it again on failure."""
+    port = free_port()
+    server = spawn(label, uvicorn_command(asgi_app, port, workers), env, port)
     try:
         wait_healthy(server, timeout)
     except BaseException:

@@ -21,6 +21,7 @@ from services.activity import record_activity
 from services.customer_rules import normalise_document
 from services.database import TimeWindow, by_public_id, within
 from services.errors import BusinessRuleViolation, Conflict, FieldError, InvalidInput, Unavailable
+from services.metrics import record_forward
 from services.orders import Item, add_order, check_items, order_cashback, parse_amount
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
 from services.tokens import new_secret
@@ -350,9 +351,13 @@ def _keep_answer(sale_id: str, attempt: int, partner: dict | None, error: str | 
     if kept == 1 and partner is None:
         log.warning("cashback of sale %s not forwarded: %s", sale_id, error)
         if attempt < settings.cashback_forward_attempts:
+            record_forward("retry")
             _queue_retry(sale_id, attempt, settings)
         else:
+            record_forward("failed")
             log.warning("sale %s failed after %d attempts: left for reconciliation", sale_id, attempt)
+    elif kept == 1:
+        record_forward("sent")
     return by_public_id(ErpSale, sale_id, "sale", fresh=True)
 
 

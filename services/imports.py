@@ -15,20 +15,24 @@ from bisect import insort
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from config import Settings
 from models import Customer, ErpSale, db
-from models.types import utcnow
+from models.types import UTCDateTime, utcnow
 from services import customer_rules as rules
 from services.cashback import credit_unassigned_sales
+from services.context import current_principal
 from services.customers import UNIQUE_FIELDS
 from services.database import unique_violation_field
-from services.errors import InvalidInput
-from services.rewards import open_wallet
+from services.errors import BusinessRuleViolation, InvalidInput
+from services.rewards import MAX_BALANCE, open_wallet, round_money
 from services.tokens import new_secret
 
 log = logging.getLogger(__name__)
@@ -286,14 +290,131 @@ def read_rows(stream: io.BufferedIOBase, totals: Totals, start: Position | None 
     return columns, CsvRows(lines, reader, totals)
 
 
-def _insert_ignoring_duplicates():
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(Customer.__table__).on_conflict_do_nothing().returning(Customer.__table__.c.id)
-
-
 # Called after each batch is written, before best-effort mode commits it, with the totals and the position of the
 # next row; `final` the last time, which in atomic mode is the one commit (not called when atomic mode rolls back).
 BatchHook = Callable[[Totals, Position, bool], None]
+STAGING = "customer_import_staging"  # PostgreSQL: a temporary table of the connection, one batch at a time
+
+
+class _RowStatements:
+    """How a batch reaches the database on any dialect: a multi-row INSERT, then one wallet at a time."""
+
+    def __init__(self, columns: list[str], bonus: Decimal):
+        self.columns, self.bonus = columns, bonus
+        dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+        self.statement = dialect.insert(Customer.__table__).on_conflict_do_nothing().returning(Customer.__table__.c.id)
+
+    def stage(self, fresh: list[tuple[int, dict]], updates: list[tuple[int, dict]]) -> None:
+        """Nothing to stage: the rows go in with their statements."""
+
+    def update_all(self, updates: list[tuple[int, dict]], now: datetime) -> bool:
+        """False: the caller updates one row at a time."""
+        return False
+
+    def insert(self, rows: list[tuple[int, dict]], now: datetime) -> set[str]:
+        """Insert the rows, skipping any that collide; the ids that went in, wallets opened."""
+        full = [_new_row(values, now) for _, values in rows]
+        stored = set(db.session.execute(self.statement, full).scalars())
+        if self.bonus > 0 and stored:
+            for customer in db.session.scalars(select(Customer).where(Customer.id.in_(stored))):
+                open_wallet(customer, self.bonus)
+        return stored
+
+
+def _new_row(values: dict, now: datetime) -> dict:
+    row = dict.fromkeys(rules.PUBLIC_FIELDS)
+    row.update(values)
+    row.update(created_at=now, updated_at=now, version=1, points=0, cashback_balance=0)
+    return row
+
+
+class _CopyStatements:
+    """PostgreSQL: each batch is copied (COPY FROM STDIN) into a temporary staging table, then merged."""
+
+    # COPY runs on the session's own connection, so it is part of the import's transaction. New customers go in
+    # with one INSERT ... SELECT (their signup-bonus ledger entries with it), updates with one UPDATE ... FROM.
+
+    def __init__(self, columns: list[str], bonus: Decimal):
+        quote = db.engine.dialect.identifier_preparer.quote
+        self.changed = [name for name in columns if name != "id"]  # what an update sets (the file's columns)
+        self.copied = ["line", "fresh", "id", *self.changed]
+        self.names = {name: quote(name) for name in (*rules.PUBLIC_FIELDS, "line", "fresh")}
+        self.bonus = bonus
+
+    def stage(self, fresh: list[tuple[int, dict]], updates: list[tuple[int, dict]]) -> None:
+        """Empty the staging table (created once per connection) and COPY the batch into it."""
+        table = Customer.__table__
+        dialect = db.engine.dialect
+        typed = ", ".join(f"{self.names[n]} {table.c[n].type.compile(dialect)}" for n in rules.PUBLIC_FIELDS)
+        # ON COMMIT DELETE ROWS: a pooled connection keeps the table, never the rows of an earlier import.
+        create = f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (line integer, fresh boolean, {typed})"
+        db.session.execute(sql(f"{create} ON COMMIT DELETE ROWS"))
+        db.session.execute(sql(f"TRUNCATE {STAGING}"))  # atomic mode commits once: earlier batches are still there
+        names = ", ".join(self.names[n] for n in self.copied)
+        raw = db.session.connection().connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {STAGING} ({names}) FROM STDIN") as copy:
+            for is_fresh, rows in ((True, fresh), (False, updates)):
+                for line, values in rows:
+                    copy.write_row((line, is_fresh, *(values.get(n) for n in self.copied[2:])))
+
+    def update_all(self, updates: list[tuple[int, dict]], now: datetime) -> bool:
+        """Update the staged existing customers with one statement; False when a row could clash."""
+        # One statement gives what updating one row at a time in line order gives only when no row takes a
+        # unique value that another customer or another row holds; otherwise the caller goes row by row.
+        if db.session.scalar(sql(self._clash_query())):
+            return False
+        sets = "".join(f"{self.names[n]} = s.{self.names[n]}, " for n in self.changed)
+        merge = sql(
+            f"UPDATE customers AS c SET {sets}updated_at = :now, version = c.version + 1 "
+            f"FROM {STAGING} AS s WHERE c.id = s.id AND NOT s.fresh"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        try:
+            with db.session.begin_nested():
+                db.session.execute(merge, {"now": now})
+        except IntegrityError:  # a concurrent writer took a value meanwhile: one row at a time sorts it out
+            return False
+        return True
+
+    def _clash_query(self) -> str:
+        """SELECT true for a repeated id, or a unique key (as updated) another customer holds or two rows share."""
+        changed = set(self.changed)
+
+        def new(part: str) -> str:
+            return f"s.{self.names[part]}" if part in changed else f"c.{self.names[part]}"
+
+        updated = f"{STAGING} AS s JOIN customers AS c ON c.id = s.id WHERE NOT s.fresh"
+        checks = [f"SELECT 1 FROM {STAGING} WHERE NOT fresh GROUP BY id HAVING count(*) > 1"]
+        for _, key in UNIQUE_KEYS:
+            if key == ("id",) or not changed & set(key):
+                continue
+            same = " AND ".join(f"o.{self.names[p]} = {new(p)}" for p in key)
+            checks.append(
+                f"SELECT 1 FROM {updated} AND EXISTS (SELECT 1 FROM customers AS o WHERE {same} AND o.id <> s.id)"
+            )
+            present = " AND ".join(f"{new(p)} IS NOT NULL" for p in key)
+            group = ", ".join(new(p) for p in key)
+            checks.append(f"SELECT 1 FROM {updated} AND {present} GROUP BY {group} HAVING count(*) > 1")
+        return "SELECT " + " OR ".join(f"EXISTS ({check})" for check in checks)
+
+    def insert(self, rows: list[tuple[int, dict]], now: datetime) -> set[str]:
+        """Merge the staged new customers, skipping any that collide; the ids that went in, wallets opened."""
+        # In line order, so the first of a clashing pair goes in. A wallet opened with the bonus and its ledger
+        # entry are what open_wallet leaves on a new customer.
+        if self.bonus > MAX_BALANCE:
+            raise BusinessRuleViolation("the balance would exceed the largest one kept")
+        names = ", ".join(self.names[n] for n in ("id", *self.changed))
+        principal = current_principal()
+        merge = sql(
+            f"WITH created AS (INSERT INTO customers ({names}, created_at, updated_at, version, points, "
+            f"cashback_balance) SELECT {names}, :now, :now, 1, 0, :bonus FROM {STAGING} WHERE fresh ORDER BY line "
+            "ON CONFLICT DO NOTHING RETURNING pk, id, points, cashback_balance), "
+            "wallets AS (INSERT INTO ledger_entries (customer_pk, kind, points, amount, points_balance, "
+            "cashback_balance, actor, created_at) SELECT pk, 'signup_bonus', 0, :bonus, points, cashback_balance, "
+            ":actor, :now FROM created WHERE :bonus > 0) SELECT id FROM created"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        bonus = round_money(self.bonus) if self.bonus > 0 else Decimal("0.00")
+        params = {"now": now, "bonus": bonus, "actor": principal.label if principal else None}
+        return set(db.session.scalars(merge, params))
 
 
 class CustomerImport:
@@ -304,9 +425,9 @@ class CustomerImport:
     ):
         self.columns, self.mode, self.on_conflict, self.on_batch = columns, mode, on_conflict, on_batch
         self.rules = RowRules(settings.default_phone_region, settings.supported_languages)
-        self.bonus = settings.signup_bonus_cashback
         self.totals = Totals()
-        self.insert = _insert_ignoring_duplicates()
+        copies = (db.engine.dialect.name, db.engine.dialect.driver) == ("postgresql", "psycopg")  # COPY is psycopg's
+        self.statements = (_CopyStatements if copies else _RowStatements)(columns, settings.signup_bonus_cashback)
 
     def run(self, rows: CsvRows) -> Totals:
         """Validate and write every row, a batch at a time; in atomic mode commit only if no row was refused."""
@@ -351,23 +472,25 @@ class CustomerImport:
             db.session.commit()  # each batch stands on its own; memory and locks stay small
 
     def _write(self, batch: list[tuple[int, dict]]) -> None:
+        if not batch:
+            return
         now = utcnow()
-        fresh = []
         existing = self._existing_ids(batch) if self.on_conflict == "update" else set()
+        fresh, updates = [], []
         for line, values in batch:
             if values.get("id") in existing:
-                self._update(line, values, now)
+                updates.append((line, values))
             else:
-                fresh.append((line, self._new_row(values, now)))
-        created_ids = self._insert(fresh)
-        self._after_write(created_ids, [v for _, v in batch if v.get("document")])
-
-    def _new_row(self, values: dict, now) -> dict:
-        row = dict.fromkeys(rules.PUBLIC_FIELDS)
-        row.update(values)
-        row["id"] = row["id"] or new_secret(12)
-        row.update(created_at=now, updated_at=now, version=1, points=0, cashback_balance=0)
-        return row
+                values["id"] = values.get("id") or new_secret(12)
+                fresh.append((line, values))
+        self.statements.stage(fresh, updates)
+        if updates and self.statements.update_all(updates, now):
+            self.totals.updated += len(updates)
+        else:
+            for line, values in updates:
+                self._update(line, values, now)
+        self._insert(fresh, now)
+        self._credit_sales({v["document"] for _, v in batch if v.get("document")})
 
     def _existing_ids(self, batch: list[tuple[int, dict]]) -> set[str]:
         ids = [v["id"] for _, v in batch if v.get("id")]
@@ -375,20 +498,17 @@ class CustomerImport:
             return set()
         return set(db.session.scalars(select(Customer.id).where(Customer.id.in_(ids))))
 
-    def _insert(self, rows: list[tuple[int, dict]]) -> list[str]:
-        """Insert the rows, skipping any that collide; RETURNING tells which went in (the first of a pair)."""
+    def _insert(self, rows: list[tuple[int, dict]], now: datetime) -> None:
+        """Insert the rows, skipping any that collide; the ids stored tell which went in (the first of a pair)."""
         if not rows:
-            return []
-        stored = set(db.session.execute(self.insert, [row for _, row in rows]).scalars())
-        created = []
+            return
+        stored = self.statements.insert(rows, now)
         for line, row in rows:
             if row["id"] in stored:
                 stored.discard(row["id"])  # a second row with the same id is the duplicate
-                created.append(row["id"])
+                self.totals.created += 1
             else:
                 self._reject_duplicate(line, row)
-        self.totals.created += len(created)
-        return created
 
     def _reject_duplicate(self, line: int, row: dict, *, updating: str | None = None) -> None:
         """Report the field a refused row clashes on (an updated customer does not clash with itself)."""
@@ -420,12 +540,8 @@ class CustomerImport:
                 raise
             self._reject_duplicate(line, values, updating=values["id"])
 
-    def _after_write(self, created_ids: list[str], with_document: list[dict]) -> None:
-        """Open wallets (signup bonus) and credit kept ERP sales of the customers just written."""
-        if self.bonus > 0 and created_ids:
-            for customer in db.session.scalars(select(Customer).where(Customer.id.in_(created_ids))):
-                open_wallet(customer, self.bonus)
-        documents = {v["document"] for v in with_document}
+    def _credit_sales(self, documents: set[str]) -> None:
+        """Credit kept ERP sales waiting for the documents of the batch's rows to their customers."""
         if not documents:
             return
         waiting = set(

@@ -11,6 +11,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from services.errors import RateLimited
+from services.metrics import record_refusal
 
 log = logging.getLogger(__name__)
 # A Redis that does not answer within these (seconds) is treated as down, so it cannot hold a sign-in.
@@ -56,6 +57,7 @@ class RateLimits:
                 if not limiter.hit(limit, name, key_name, key.lower()):
                     stats = limiter.get_window_stats(limit, name, key_name, key.lower())
                     retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                    record_refusal(name)
                     raise RateLimited(retry_after, f"Too many {name} attempts; try again in {retry_after} s.")
 
     def _limiter(self) -> MovingWindowRateLimiter:

@@ -1,8 +1,13 @@
 """Sessions: signing in, refresh-token rotation, signing out, ending sessions, and the check of an access token."""
 
+import base64
+import hashlib
+import hmac
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import jwt
 from sqlalchemy import bindparam, select, update
 
 from config import Settings
@@ -13,7 +18,7 @@ from services.context import Principal, client_address_var
 from services.errors import Unauthenticated
 from services.passwords import hash_password, needs_rehash, spend_verification_time, verify_password
 from services.settings import current_settings
-from services.tokens import InvalidToken, TokenCodec, new_secret
+from services.tokens import ALGORITHM, InvalidToken, TokenCodec, new_secret
 
 SIGN_IN_REFUSED = "The email or password is not right."
 TOKEN_REFUSED = "The token is not valid, or no longer valid."  # noqa: S105 - a message, not a secret
@@ -85,8 +90,70 @@ def login(email: str, password: str) -> TokenPair:
     return pair
 
 
-def refresh(refresh_token: str) -> TokenPair:
-    """Swap a refresh token for a new pair; a token used twice ends its whole session."""
+def _derived_jti(codec: TokenCodec, predecessor: str, kind: str) -> str:
+    # Keyed on the signing key, so the successor of a token can be told only by the service.
+    digest = hmac.new(codec.secret.encode(), f"{kind}:{predecessor}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def _signed(codec: TokenCodec, claims: dict, jti: str, issued_at: int, ttl: int) -> str:
+    # Same claims, key and times give the same token (HS256 is deterministic): a repeat can be issued again.
+    payload = {**claims, "jti": jti, "iat": issued_at, "exp": issued_at + ttl}
+    return jwt.encode(payload, codec.secret, algorithm=ALGORITHM)
+
+
+def _successor_pair(user: User, session: UserSession, predecessor: str, rotated_at: datetime) -> TokenPair:
+    """The pair a refresh token is swapped for, a function of that token's id and the second it was used.
+
+    Nothing secret is stored: a repeat within the grace period rebuilds the very pair the first use got.
+    """
+    codec = token_codec()
+    issued_at = int(rotated_at.timestamp())
+    refresh = _signed(
+        codec,
+        {"sub": user.id, "sid": session.id, "typ": "refresh"},
+        _derived_jti(codec, predecessor, "refresh"),
+        issued_at,
+        codec.refresh_ttl,
+    )
+    access = _signed(
+        codec,
+        {"sub": user.id, "role": user.role, "sid": session.id, "typ": "access"},
+        _derived_jti(codec, predecessor, "access"),
+        issued_at,
+        codec.access_ttl,
+    )
+    return TokenPair(access, refresh, max(0, issued_at + codec.access_ttl - int(time.time())))
+
+
+def _rotate(user: User, session: UserSession, predecessor: str, rotated_at: datetime) -> TokenPair:
+    codec = token_codec()
+    pair = _successor_pair(user, session, predecessor, rotated_at)
+    db.session.add(
+        RefreshToken(
+            jti=_derived_jti(codec, predecessor, "refresh"),
+            session_id=session.id,
+            expires_at=rotated_at + timedelta(seconds=codec.refresh_ttl),
+        )
+    )
+    return pair
+
+
+def _within_grace(jti: str) -> datetime | None:
+    """When the token was rotated, if that was recent enough for a repeat to get the same pair."""
+    used_at = db.session.scalar(select(RefreshToken.used_at).where(RefreshToken.jti == jti))
+    grace = timedelta(seconds=current_settings().refresh_reuse_grace_seconds)
+    if used_at is None or utcnow() - used_at > grace:
+        return None
+    return used_at
+
+
+def refresh(refresh_token: str, *, allow_repeat: bool = False) -> TokenPair:
+    """Swap a refresh token for a new pair; a token used twice ends its whole session.
+
+    With allow_repeat (the console's cookie, shared by its tabs, which may refresh at once), a token presented
+    again within REFRESH_REUSE_GRACE_SECONDS of its rotation gets the same pair again.
+    """
     try:
         claims = token_codec().decode(refresh_token, "refresh")
     except InvalidToken:
@@ -104,15 +171,21 @@ def refresh(refresh_token: str) -> TokenPair:
     if session.ended_at is not None or not user.active or session.expires_at <= utcnow():
         raise Unauthenticated(TOKEN_REFUSED)
     # Marking the token used is one conditional UPDATE, so two concurrent refreshes cannot both win.
+    # Whole seconds: the successor's times are derived from this instant and must come out the same again.
+    now = utcnow().replace(microsecond=0)
     unused = (RefreshToken.jti == token.jti, RefreshToken.used_at.is_(None))
-    claimed = db.session.execute(update(RefreshToken).where(*unused).values(used_at=utcnow())).rowcount
+    claimed = db.session.execute(update(RefreshToken).where(*unused).values(used_at=now)).rowcount
     if claimed != 1:
+        rotated_at = _within_grace(token.jti) if allow_repeat else None
+        repeat = _successor_pair(user, session, token.jti, rotated_at) if rotated_at else None
         db.session.rollback()
+        if repeat is not None:
+            return repeat
         _end_sessions([session_id], "refresh_token_reused")
         record_activity("auth.refresh_reused", f"user:{user_id}", actor=f"user:{user_id}", session=session_id)
         db.session.commit()
         raise Unauthenticated(TOKEN_REFUSED)
-    pair = _issue_pair(user, session)
+    pair = _rotate(user, session, token.jti, now)
     db.session.commit()
     return pair
 

@@ -44,8 +44,8 @@ def _nginx() -> str:
     return nginx
 
 
-def nginx_test(site_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """`nginx -t` on a minimal nginx.conf including the site, every path nginx writes in tmp_path."""
+def nginx_conf(site_text: str, tmp_path: Path) -> Path:
+    """A minimal nginx.conf including the site (pointed at this checkout), every path nginx writes in tmp_path."""
     assert INSTALL_DIR in site_text  # the static alias, pointed at this checkout below
     site = tmp_path / "customer-interface.conf"
     site.write_text(site_text.replace(INSTALL_DIR, str(ROOT)))
@@ -59,6 +59,12 @@ def nginx_test(site_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
         f"{user}worker_processes 1;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\n"
         f"events {{}}\nhttp {{\n    access_log {tmp_path / 'access.log'};\n{temp}\n    include {site};\n}}\n"
     )
+    return conf
+
+
+def nginx_test(site_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` on the site."""
+    conf = nginx_conf(site_text, tmp_path)
     # -e: the error log before the configuration is read (the compiled-in one may not be writable).
     return _run([_nginx(), "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")])
 

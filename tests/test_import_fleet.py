@@ -145,7 +145,7 @@ def fleet(app, database_url, tmp_path):
 
     web = start("uvicorn", "app:app", "--no-proxy-headers", "--port", str(web_port), "--workers", "2")
     base = f"http://127.0.0.1:{web_port}"
-    wait_until(lambda: _answers(f"{base}/api/health"), timeout=30, interval=0.2)
+    wait_until(lambda: answers(f"{base}/api/health"), timeout=30, interval=0.2)
     yield env, base, web, lambda: start("flask", "--app", "app", "queue", "worker")
     for process in reversed(processes):
         if process.poll() is None:
@@ -153,7 +153,8 @@ def fleet(app, database_url, tmp_path):
         process.wait(10)
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether url answers 200 now (False while nothing listens there)."""
     try:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:

@@ -20,6 +20,7 @@ PUBLIC = {
     "confirm_reset",
     "verify_email",
     "confirm_email_change",
+    "metrics",  # no user's token: METRICS_TOKEN guards it (tests/api/test_metrics.py)
 }
 
 
