@@ -115,13 +115,15 @@ export function signedIn() {
 
 function send(method, path, { body, headers = {}, etag } = {}) {
   const sent = { ...headers };
-  if (body !== undefined) sent['Content-Type'] = 'application/json';
+  // A FormData body (a file upload) sets its own multipart Content-Type.
+  const form = typeof FormData !== 'undefined' && body instanceof FormData;
+  if (body !== undefined && !form) sent['Content-Type'] = 'application/json';
   if (access) sent.Authorization = `Bearer ${access}`;
   if (etag) sent['If-Match'] = etag;
   return fetch(path, {
     method,
     headers: sent,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || form ? body : JSON.stringify(body),
     credentials: 'same-origin',
   });
 }
@@ -138,12 +140,13 @@ export async function request(method, path, options = {}) {
     }
     response = await send(method, path, options);
   }
+  if (response.ok && options.blob) return { data: await response.blob(), status: response.status, headers: response.headers };
   const data = await parse(response);
   if (!response.ok) {
     if (response.status === 401) ended();
     throw new ApiError(response.status, data);
   }
-  return { data, etag: response.headers.get('ETag'), status: response.status };
+  return { data, etag: response.headers.get('ETag'), status: response.status, headers: response.headers };
 }
 
 export const get = (path) => request('GET', path);

@@ -12,6 +12,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 const status = document.getElementById('status');
+const notice = document.getElementById('notice');
 const session = { me: null };
 
 const STAFF = new Set(['admin', 'staff']);
@@ -31,9 +32,23 @@ const ROUTES = [
   [/^#\/customers\/([^/]+)$/, (id) => staffOnly(() => cardView(main, { id, staff: true, admin: isAdmin(), say, go }))],
   [/^#\/customers$/, () => staffOnly(() => customersView(main, { say }))],
   [/^#\/tiers$/, () => tiersView(main)],
+  [/^#\/imports$/, () => staffOnly(() => screen('imports', 'importsView'))],
+  [/^#\/activity$/, () => staffOnly(() => screen('activity', 'activityView'))],
+  [/^#\/sales$/, () => staffOnly(() => screen('sales', 'salesView'))],
+  [/^#\/overview$/, () => staffOnly(() => screen('overview', 'overviewView'))],
+  [/^#\/admin$/, () => (isAdmin() ? screen('admin', 'adminView') : staffOnly(() => page('Not available', h('p', {}, 'This screen is for admins.'))))],
   [/^#\/me$/, () => ownOnly((id) => cardView(main, { id, staff: false, say, go }))],
   [/^#\/profile$/, () => ownOnly((id) => profileView(main, { id, me: session.me, say }))],
 ];
+
+/** A screen whose module loads only when it is first opened, keeping the console's first load small. */
+async function screen(name, view) {
+  const module = await import(`./${name}.js`);
+  return module[view](main, { say, go, me: session.me });
+}
+
+// Screens for people not signed in.
+const OPEN_ROUTES = { '#/signup': 'signupView', '#/forgot': 'forgotView', '#/check-mail': 'checkMailView' };
 
 function isAdmin() {
   return session.me !== null && session.me.role === 'admin';
@@ -66,7 +81,10 @@ export function go(hash) {
 async function route() {
   const hash = location.hash;
   if (hash && !hash.startsWith('#/')) return; // an in-page link such as the skip link
-  if (!api.signedIn()) return signInView();
+  if (!api.signedIn()) {
+    const open = OPEN_ROUTES[hash];
+    return open ? screen('account', open) : signInView();
+  }
   renderChrome();
   if (!hash || hash === '#/' || hash === '#/signin') {
     return go(isStaff() ? '#/customers' : '#/me');
@@ -88,9 +106,20 @@ async function route() {
 
 function renderChrome() {
   const links = isStaff()
-    ? [['#/customers', 'Customers'], ['#/customers/new', 'New customer'], ['#/tiers', 'Tiers']]
+    ? [
+        ['#/customers', 'Customers'],
+        ['#/customers/new', 'New customer'],
+        ['#/imports', 'Imports'],
+        ['#/sales', 'ERP sales'],
+        ['#/activity', 'Activity'],
+        ['#/overview', 'Overview'],
+        ['#/tiers', 'Tiers'],
+        ...(isAdmin() ? [['#/admin', 'Administration']] : []),
+      ]
     : [['#/me', 'My card'], ['#/profile', 'Profile'], ['#/tiers', 'Tiers']];
   fill(nav, h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href }, text)))));
+  notice.hidden = session.me.email_verified !== false;
+  notice.textContent = `Your email address is not confirmed yet: open the link we mailed to ${session.me.email}.`;
   fill(
     who,
     h('span', { class: 'who' }, `${session.me.email} (${session.me.role})`),
@@ -111,6 +140,7 @@ async function signOut() {
 function signInView() {
   fill(nav);
   fill(who);
+  notice.hidden = true;
   const email = field('Email', 'email', { type: 'email', autocomplete: 'username', required: true });
   const password = field('Password', 'password', { type: 'password', autocomplete: 'current-password', required: true });
   const form = h(
@@ -120,6 +150,7 @@ function signInView() {
     password.row,
     formAlert(),
     h('button', { type: 'submit' }, 'Sign in'),
+    h('p', {}, h('a', { href: '#/signup' }, 'Create an account'), ' · ', h('a', { href: '#/forgot' }, 'Forgot your password?')),
   );
   page('Sign in', form);
   email.input.focus();
@@ -133,7 +164,7 @@ async function signIn(event, form) {
     await api.signIn(form.elements.email.value, form.elements.password.value);
     session.me = (await api.get('/api/auth/me')).data;
     say(`Signed in as ${session.me.email}.`);
-    if (location.hash === '#/signin') go('#/');
+    if (location.hash === '#/signin' || OPEN_ROUTES[location.hash]) go('#/');
     else route();
   } catch (error) {
     showProblem(form, error);

@@ -104,3 +104,26 @@ export function table(caption, columns, rows) {
     ),
   );
 }
+
+/** Hand a file fetched with the access token to the browser as a download. */
+export function saveFile(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = h('a', { href: url, download: filename, class: 'visually-hidden' }, filename);
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has started from the link; the object URL is no longer needed after this turn.
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** The file name a Content-Disposition header gives, else `fallback`. */
+export function attachmentName(headers, fallback) {
+  const match = /filename="([^"]+)"/.exec((headers && headers.get('Content-Disposition')) || '');
+  return match ? match[1] : fallback;
+}
+
+/** A page's heading, focused so that a screen reader starts there; sets the tab's title too. */
+export function heading(title) {
+  document.title = `${title} · Customer Interface`;
+  return h('h1', { tabindex: '-1' }, title);
+}

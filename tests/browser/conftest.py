@@ -21,6 +21,9 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 STAFF_EMAIL, ADMIN_EMAIL = "staff@example.com", "admin@example.com"
 PASSWORD = "a long console passphrase"
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 375, "height": 800}
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_VERSION = "4.14.1"
+AXE_FAILS = {"serious", "critical"}
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -46,7 +49,7 @@ def _require_chromium() -> None:
 class Service:
     """`python app.py` on a free loopback port, with its own SQLite database and queue in a temporary directory."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, **env: str):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = directory / "server.log"
@@ -66,6 +69,9 @@ class Service:
             "RATE_LIMIT_LOGIN": "1000/minute",
             "RATE_LIMIT_REFRESH": "1000/minute",
             "RATE_LIMIT_SIGNUP": "1000/minute",
+            # Small enough that a file of a few hundred rows runs as a background job with a progress bar.
+            "IMPORT_SYNC_MAX_BYTES": "4096",
+            **env,
         }
         with open(self.log, "a") as output:
             self.process = subprocess.Popen(
@@ -203,12 +209,28 @@ def sign_in(page, email: str = STAFF_EMAIL, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign out").wait_for()
 
 
+def axe_check(page, name: str) -> None:
+    """Run axe-core on the page as it is: no serious or critical violation of any of its rules."""
+    # Evaluated through the debugging protocol, which the page's CSP (no inline script) does not govern.
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    assert page.evaluate("axe.version") == AXE_VERSION
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' '))}))"""
+    )
+    bad = [v for v in violations if v["impact"] in AXE_FAILS]
+    assert not bad, f"{name}: " + "; ".join(f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes'][:3]}" for v in bad)
+
+
 def screenshot(page, name: str) -> None:
-    """Save the page at desktop and phone width (tests/browser/screenshots/, not committed); it must fit both."""
+    """Save the page at desktop and phone width (tests/browser/screenshots/, not committed); it must fit both and
+    pass axe-core at both."""
     SCREENSHOTS.mkdir(exist_ok=True)
     size = page.viewport_size
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
+        axe_check(page, f"{name} at {label}")
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
         # Readable means no sideways scrolling, on a phone too.
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], f"{name} at {label}"
