@@ -123,7 +123,9 @@ def service(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in the main thread while it is
+# open, and tests of other directories that run after these call asyncio.run() there.
+@pytest.fixture(scope="module")
 def browser():
     _require_chromium()
     with sync_api.sync_playwright() as playwright:
