@@ -7,6 +7,7 @@ runs never see each other's rows. Every test starts with empty tables.
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -17,7 +18,9 @@ from decimal import Decimal
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from flask import current_app, has_app_context
@@ -36,6 +39,21 @@ REFERENCE_TABLES = {"tiers", "product_types"}  # seeded by migrations
 # The product types the migration seeds (0003_rewards_orders_ledger_sales), put back after each test.
 DEFAULT_PRODUCT_TYPES = {"A": Decimal("5"), "B": Decimal("1"), "C": Decimal("8"), "D": Decimal("10")}
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+
+
+def wait_for_health(base: str, process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
+    """Wait until the server at `base` answers 200 on /api/health; fail, with its log, if it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{base}/api/health did not answer within {seconds} s: {log.read_text()}")
 
 
 def free_port() -> int:

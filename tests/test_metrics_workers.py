@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY, free_port, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTED_WITHIN = 30  # seconds
@@ -35,19 +34,6 @@ def health_requests(base: str) -> float:
             }:
                 return sample.value
     return 0.0
-
-
-def wait_until_up(process: subprocess.Popen, base: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTED_WITHIN
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer within {STARTED_WITHIN} s: {log.read_text()}")
 
 
 def worker_files(directory: Path) -> set[str]:
@@ -99,7 +85,7 @@ def gunicorn(tmp_path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(server, base, log)
+        wait_for_health(base, server, log, STARTED_WITHIN)
         yield base, metrics_dir, ended.pid
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from models import db
 from services.tokens import TokenCodec
-from tests.conftest import TEST_SECRET_KEY, free_port, store_customer
+from tests.conftest import TEST_SECRET_KEY, free_port, store_customer, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERED_WITHIN = 20  # seconds: "bounded, not hung"
@@ -38,19 +38,7 @@ class Server:
             self.process = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self._wait_for_health()
-
-    def _wait_for_health(self) -> None:
-        deadline = time.monotonic() + ANSWERED_WITHIN
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        pytest.fail(f"/api/health did not answer within {ANSWERED_WITHIN} s: {self.log.read_text()}")
+        wait_for_health(self.base, self.process, self.log, ANSWERED_WITHIN)
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 from api.request_context import UNKNOWN_CLIENT, RequestContextMiddleware, resolve_client_address
 from config import ConfigurationError, load_settings
 from services.context import client_address_var
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # What a client may claim, one per sign-in attempt, and the address each names.
@@ -100,20 +99,6 @@ def test_trusted_proxies_setting():
             load_settings({**base, "TRUSTED_PROXIES": f"127.0.0.1,{bad}"})
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen, log: Path, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {seconds} s: {log.read_text()}")
-
-
 def _serve_and_sign_in(tmp_path: Path, server: str, trusted: str) -> tuple[list[int], list[str], str]:
     """Four failed sign-ins from 127.0.0.1, each claiming another address; the answers, trail and log."""
     port = free_port()
@@ -139,7 +124,7 @@ def _serve_and_sign_in(tmp_path: Path, server: str, trusted: str) -> tuple[list[
     with log.open("w") as output:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        _wait_until_ready(f"http://127.0.0.1:{port}/api/health", process, log)
+        wait_for_health(f"http://127.0.0.1:{port}", process, log, 20)
         statuses = [
             httpx.post(
                 f"http://127.0.0.1:{port}/api/auth/login",

@@ -7,13 +7,12 @@ that the test did not announce fails the test.
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY, free_port, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -77,19 +76,7 @@ class Service:
             self.process = subprocess.Popen(
                 [sys.executable, "app.py"], cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
             )
-        self._wait_until_ready()
-
-    def _wait_until_ready(self, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        pytest.fail(f"the server did not answer within {seconds} s: {self.log.read_text()}")
+        wait_for_health(self.base, self.process, self.log)
 
     def create_user(self, email: str, role: str) -> None:
         """A staff member or admin, made as an operator would: with the CLI."""
