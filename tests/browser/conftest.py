@@ -36,6 +36,9 @@ try:
     from playwright import sync_api
 except ImportError:  # the tests skip, saying why
     sync_api = None
+else:
+    # How long an expectation waits for the page to get there (5 s by default): a loaded CI machine is slower.
+    sync_api.expect.set_options(timeout=15_000)
 
 
 def _require_chromium() -> None:
