@@ -40,4 +40,5 @@ def app_env(db_path: Path) -> dict[str, str]:
         "LOG_LEVEL": "INFO",  # as in production: one access log line per request
         "ACCESS_TOKEN_TTL": "3600",  # one token, taken when the server starts, covers the whole run
         "RATE_LIMIT_LOGIN": "1000000/minute",  # the login scenario measures hashing, not the limiter
+        "QUEUE_URL": f"sqlite:///{(DATA_DIR / 'queue.db').resolve()}",  # the bench's own queue, not instance/'s
     }

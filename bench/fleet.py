@@ -180,7 +180,7 @@ def app_fleet(database_url: str, workers: int, queue_threads: int = 1, **setting
     env = {**fleet_env(database_url, workers, port), **settings}
     with ExitStack() as stack:
         web = stack.enter_context(
-            process("gunicorn", [python_exe(), "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"], env, port)
+            process("gunicorn", servers.gunicorn_command("app:app"), env, port)
         )
         worker = [python_exe(), "-m", "flask", "--app", "app", "queue", "worker", "--workers", str(queue_threads)]
         queue = stack.enter_context(process("queue-worker", worker, env))

@@ -168,9 +168,10 @@ def measure_side(
 
     With authorize, one staff login is made once the server is up and every request carries its bearer token.
     """
+    production = asgi_app != FLOOR_APP  # the app is served as deployed: gunicorn with gunicorn.conf.py
     print(f"[{label}] starting {asgi_app} ({workers} workers)", file=sys.stderr)
     try:
-        with servers.serving(label, asgi_app, env, workers) as server:
+        with servers.serving(label, asgi_app, env, workers, production=production) as server:
             if authorize:
                 try:
                     header = f"Bearer {bearer_token(server)}"
@@ -305,7 +306,7 @@ def compare(
     floor = measure_side("floor", FLOOR_APP, env, endpoints, spec, args.warmup, args.workers)
     if app_is_floor:
         notes = [*notes, "(* --only floor: the app side is also served by the floor app)"]
-    served = f"uvicorn --workers {args.workers}"
+    served = f"app: gunicorn -c gunicorn.conf.py, {args.workers} workers; floor: uvicorn --workers {args.workers}"
     return report(args, spec, scenario, title, served, endpoints, (app, floor), notes, app_target, authorize)
 
 

@@ -56,6 +56,11 @@ def uvicorn_command(asgi_app: str, port: int, workers: int) -> list[str]:
     ]
 
 
+def gunicorn_command(asgi_app: str) -> list[str]:
+    """gunicorn with the production settings (gunicorn.conf.py); HOST, PORT and WEB_CONCURRENCY come from the env."""
+    return [python_exe(), "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), asgi_app]
+
+
 def http_request(
     port: int,
     method: str,
@@ -120,10 +125,19 @@ def spawn(label: str, argv: list[str], env: dict[str, str], port: int = 0) -> Se
     return Server(label, proc, port, log_path)
 
 
-def start_server(label: str, asgi_app: str, env: dict[str, str], workers: int = 2, timeout: float = 60.0) -> Server:
-    """Start uvicorn for asgi_app and wait until it is healthy; stops it again on failure."""
+def start_server(
+    label: str, asgi_app: str, env: dict[str, str], workers: int = 2, timeout: float = 60.0, production: bool = False
+) -> Server:
+    """Start asgi_app and wait until it is healthy; stops it again on failure.
+
+    production: under gunicorn with gunicorn.conf.py (as deployed), else under plain uvicorn (the floor).
+    """
     port = free_port()
-    server = spawn(label, uvicorn_command(asgi_app, port, workers), env, port)
+    if production:
+        env = {**env, "HOST": HOST, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+        server = spawn(label, gunicorn_command(asgi_app), env, port)
+    else:
+        server = spawn(label, uvicorn_command(asgi_app, port, workers), env, port)
     try:
         wait_healthy(server, timeout)
     except BaseException:
@@ -152,9 +166,9 @@ def stop_server(server: Server, grace: float = 10.0) -> None:
 
 
 @contextmanager
-def serving(label: str, asgi_app: str, env: dict[str, str], workers: int = 2):
+def serving(label: str, asgi_app: str, env: dict[str, str], workers: int = 2, production: bool = False):
     """Context manager: a healthy server for the duration of the block, always stopped afterwards."""
-    server = start_server(label, asgi_app, env, workers)
+    server = start_server(label, asgi_app, env, workers, production=production)
     try:
         yield server
     finally:

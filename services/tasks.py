@@ -12,6 +12,7 @@ import functools
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -179,7 +180,9 @@ class Queue:
 def _huey(url: str) -> Huey:
     """huey on the storage QUEUE_URL names (config.py accepts sqlite:///path, redis:// and rediss://)."""
     if url.startswith("sqlite:///"):
-        return SqliteHuey(QUEUE_NAME, filename=url.removeprefix("sqlite:///"), results=False)
+        filename = Path(url.removeprefix("sqlite:///"))
+        filename.parent.mkdir(parents=True, exist_ok=True)  # the default, instance/queue.db, in a fresh checkout
+        return SqliteHuey(QUEUE_NAME, filename=str(filename), results=False)
     pool = ConnectionPool.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
     return RedisHuey(QUEUE_NAME, connection_pool=pool, results=False)
 
