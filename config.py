@@ -23,6 +23,7 @@ INSTANCE_DIR = BASE_DIR / "instance"
 
 ENVIRONMENTS = ("development", "test", "production")
 MAIL_BACKENDS = ("console", "smtp")
+MAX_SESSION_CHECK_SECONDS = 2
 QUEUE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -103,6 +104,9 @@ class Settings:
     # Swagger UI at /api/ui/ and the spec at /api/openapi.json; off, both answer 404.
     api_docs: bool = True
     access_token_ttl: int = 900
+    # A process trusts a session it confirmed with the database for this many seconds (at most 2; 0: every request
+    # asks): a session ended or a user changed elsewhere is refused within that window, at once in this process.
+    session_check_seconds: Decimal = Decimal("2")
     refresh_token_ttl: int = 14 * 24 * 3600
     # A refresh token presented again this many seconds after its rotation gets the same new pair (tabs refreshing
     # at once); later, a second use ends the session.
@@ -183,6 +187,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name.upper()} must be a whole number of at least 1")
+        if self.session_check_seconds > MAX_SESSION_CHECK_SECONDS:
+            raise ConfigurationError(f"SESSION_CHECK_SECONDS must be at most {MAX_SESSION_CHECK_SECONDS}")
         if self.mail_backend not in MAIL_BACKENDS:
             raise ConfigurationError(f"MAIL_BACKEND must be console or smtp, not {self.mail_backend!r}")
 

@@ -111,7 +111,7 @@ def keyset_page(statement: Select, ordering: Ordering, *, limit: int, cursor: st
     if ordering.entities:
         rows = db.session.scalars(statement, parameters).all()
     else:
-        rows = db.session.execute(statement, parameters).mappings().all()
+        rows = db.session.connection().execute(statement, parameters).mappings().all()  # Core: no ORM layer to pay
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     rows = rows[:limit]

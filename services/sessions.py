@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session, object_session
 
 from config import Settings
 from models import RefreshToken, User, UserSession, db
@@ -192,6 +193,7 @@ def refresh(refresh_token: str, *, allow_repeat: bool = False) -> TokenPair:
 
 def _end_sessions(session_ids: list[str], reason: str) -> None:
     if session_ids:
+        _sessions_changed(db.session)
         db.session.execute(
             update(UserSession)
             .where(UserSession.id.in_(session_ids), UserSession.ended_at.is_(None))
@@ -204,6 +206,7 @@ def end_user_sessions(user: User, reason: str, *, keep: str | None = None) -> No
     condition = [UserSession.user_pk == user.pk, UserSession.ended_at.is_(None)]
     if keep is not None:
         condition.append(UserSession.id != keep)
+    _sessions_changed(db.session)
     db.session.execute(update(UserSession).where(*condition).values(ended_at=utcnow(), end_reason=reason))
 
 
@@ -222,11 +225,85 @@ SESSION_OF_TOKEN = (
 )
 
 
+class ConfirmedSessions:
+    """The sessions this process confirmed with the database lately, trusted for a few seconds without asking again."""
+
+    KEPT = 10_000  # entries; past that the whole table is dropped (it refills from the next requests)
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+
+    def get(self, key: tuple[str, str]) -> Principal | None:
+        """The caller of a session confirmed less than its window ago, or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def keep(self, key: tuple[str, str], principal: Principal, seconds: float, expires_at: datetime) -> None:
+        """Trust this confirmation for `seconds`, never past the session's own end."""
+        seconds = min(seconds, (expires_at - utcnow()).total_seconds())
+        if seconds <= 0:
+            return
+        if len(self._entries) >= self.KEPT:
+            self._entries.clear()
+        self._entries[key] = (self.clock() + seconds, principal)
+
+    def forget_all(self) -> None:
+        """Ask the database again for every session (one was ended, or a user changed, in this process)."""
+        self._entries.clear()
+
+
+confirmed_sessions = ConfirmedSessions()
+SESSIONS_CHANGED = "sessions_changed"  # a key of Session.info: this transaction ends sessions or changes a user
+
+
+def _sessions_changed(session: Session) -> None:
+    session.info[SESSIONS_CHANGED] = True
+
+
+@event.listens_for(User, "after_update")
+@event.listens_for(User, "after_delete")
+def _user_changed(_mapper, _connection, user: User) -> None:
+    """A user's role, link, or standing may have changed: this process forgets its confirmations at commit."""
+    session = object_session(user)
+    if session is not None:
+        _sessions_changed(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    if session.info.pop(SESSIONS_CHANGED, False):
+        confirmed_sessions.forget_all()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_changed(session: Session) -> None:
+    session.info.pop(SESSIONS_CHANGED, None)
+
+
 def principal_from_access_claims(claims: dict) -> Principal:
-    """The caller behind a valid access token, if its session and user are still good."""
-    row = db.session.execute(SESSION_OF_TOKEN, {"sid": claims["sid"], "sub": claims["sub"]}).first()
+    """The caller behind a valid access token, if its session and user are still good.
+
+    A confirmation is reused for SESSION_CHECK_SECONDS (at most 2): within that window, a session ended by another
+    process may still be accepted; one ended by this process is refused at once.
+    """
+    key = (claims["sid"], claims["sub"])
+    principal = confirmed_sessions.get(key)
+    if principal is not None:
+        return principal
+    row = db.session.connection().execute(SESSION_OF_TOKEN, {"sid": claims["sid"], "sub": claims["sub"]}).first()
     if row is None or not row.active or row.ended_at is not None or row.expires_at <= utcnow():
         raise Unauthenticated("The session of this token has ended.")
-    return Principal(
+    principal = Principal(
         kind="user", id=row.id, pk=row.pk, role=row.role, customer_pk=row.customer_pk, session_id=claims["sid"]
     )
+    window = float(current_settings().session_check_seconds)
+    if window > 0:
+        confirmed_sessions.keep(key, principal, window, row.expires_at)
+    return principal
+

@@ -3,11 +3,12 @@
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
 ALGORITHM = "HS256"
+CHECKED_TOKENS_KEPT = 10_000  # tokens whose signature was checked, kept so a token's next request skips it
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "typ"]
 
 
@@ -29,6 +30,8 @@ class TokenCodec:
     secret: str
     access_ttl: int
     refresh_ttl: int
+    # token -> its claims, once its signature checked out: a signature does not change, its expiry is checked each time.
+    _checked: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
 
     def issue_access(self, *, user_id: str, role: str, session_id: str) -> IssuedToken:
         """A short-lived access token for one session."""
@@ -46,13 +49,21 @@ class TokenCodec:
 
     def decode(self, token: str, expected_type: str) -> dict:
         """The claims of a valid token of the expected type (signature, algorithm, expiry checked)."""
-        try:
-            claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS})
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(str(exc)) from None
+        claims = self._checked.get(token)
+        if claims is None:
+            try:
+                claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS})
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(str(exc)) from None
+            if len(self._checked) >= CHECKED_TOKENS_KEPT:
+                self._checked.clear()
+            self._checked[token] = claims
+        elif claims["exp"] <= time.time():  # as PyJWT counts it: expired from its `exp` second on
+            self._checked.pop(token, None)
+            raise InvalidToken("Signature has expired")
         if claims.get("typ") != expected_type:
             raise InvalidToken(f"not an {expected_type} token")
-        return claims
+        return dict(claims)
 
 
 def new_secret(nbytes: int = 32) -> str:
