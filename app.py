@@ -23,6 +23,7 @@ from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from flask import current_app, has_app_context
+from flask.sessions import SessionInterface
 from flask.signals import appcontext_popped, appcontext_pushed
 from flask_migrate import Migrate, upgrade
 from sqlalchemy import event
@@ -95,11 +96,12 @@ def _sqlite_begin(connection):
 
     A transaction that reads first and writes later cannot wait for another writer under WAL: it fails
     at once ("database is locked"). Taking the lock at BEGIN makes concurrent writers queue instead.
-    Read-only requests (GET) keep a plain BEGIN: one consistent snapshot, never waiting on writers.
+    Read-only requests (GET) begin nothing: each statement reads its own snapshot, never waiting on
+    writers, as each does under PostgreSQL's READ COMMITTED.
     """
-    if connection.dialect.name == "sqlite":
+    if connection.dialect.name == "sqlite" and not read_only_var.get():
         # Straight to the driver: the statement needs none of SQLAlchemy's execution machinery.
-        connection.connection.driver_connection.execute("BEGIN" if read_only_var.get() else "BEGIN IMMEDIATE")
+        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 def served_specification(settings: Settings) -> dict:
@@ -235,9 +237,20 @@ def _middlewares(settings: Settings, token_codec: TokenCodec, base_path: str) ->
     ]
 
 
+class _NoCookieSessions(SessionInterface):
+    """The service keeps nothing in Flask's cookie session: no request opens or signs one."""
+
+    def open_session(self, app, request):
+        return None  # Flask then hands out its empty NullSession
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 def _configure_flask(flask_app, settings: Settings, token_codec: TokenCodec, roles: dict) -> None:
     """Bind the settings, extensions, role checks, commands and pages to the Flask app."""
     flask_app.request_class = UploadRequest
+    flask_app.session_interface = _NoCookieSessions()
     register_static_files(flask_app)
     flask_app.config.update(settings.flask_config())
     flask_app.extensions["settings"] = settings

@@ -25,9 +25,17 @@ class PreparedOperation:
         return self._handler(FlaskFramework.get_request(uri_parser=self._uri_parser))
 
 
-def prepare_operations(flask_app) -> None:
-    """Swap every Connexion operation among the Flask app's views for its PreparedOperation."""
-    for endpoint, view in list(flask_app.view_functions.items()):
-        if isinstance(view, FlaskOperation):
-            flask_app.view_functions[endpoint] = PreparedOperation(view)
+class PreparedViews(dict):
+    """Flask's table of views, where each Connexion operation is kept as its PreparedOperation.
 
+    Connexion registers its operations when it builds its middleware stack (on the first request or at
+    start-up), after create_app: the table wraps them as they arrive.
+    """
+
+    def __setitem__(self, endpoint, view) -> None:
+        super().__setitem__(endpoint, PreparedOperation(view) if isinstance(view, FlaskOperation) else view)
+
+
+def prepare_operations(flask_app) -> None:
+    """Have every Connexion operation the Flask app gets run as a PreparedOperation."""
+    flask_app.view_functions = PreparedViews(flask_app.view_functions)

@@ -103,7 +103,13 @@ class RequestContextMiddleware:
         if client and forwarded_for and _rewritten_by_server(client, forwarded_for):
             _warn_server_rewrites()
             return UNKNOWN_CLIENT
-        return resolve_client_address(client[0] if client else None, forwarded_for, self.trusted_proxies)
+        return _resolved_address(client[0] if client else None, tuple(forwarded_for), self.trusted_proxies)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved_address(peer: str | None, forwarded_for: tuple[str, ...], trusted: tuple[IPNetwork, ...]) -> str | None:
+    # The same few peers and proxy chains come again and again: parse each once.
+    return resolve_client_address(peer, list(forwarded_for), trusted)
 
 
 def resolve_client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[IPNetwork, ...]) -> str | None:

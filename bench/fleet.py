@@ -204,9 +204,9 @@ def run(args: argparse.Namespace, spec) -> bool:
 
     db_path, ids_path = seed.ensure_customers_db(args.rows, use_migrations=True, rebuild=args.rebuild)
     args.rebuild = False
-    # No CPU budgets here: they are for 2 workers on SQLite (the customers scenario).
+    # No targets here: they are for 2 workers on SQLite (the customers and orders scenarios).
     endpoints = [
-        replace(e, cpu_target_ms=None) for e in (*bench.customer_endpoints(ids_path), bench.order_endpoint(ids_path))
+        replace(e, max_ratio=None) for e in (*bench.customer_endpoints(ids_path), bench.order_endpoint(ids_path))
     ]
     with postgres_database("bench_fleet") as url:
         env = {**app_env(db_path), "DATABASE_URL": url}

@@ -293,7 +293,8 @@ def principal_from_access_claims(claims: dict) -> Principal:
     process may still be accepted; one ended by this process is refused at once.
     """
     key = (claims["sid"], claims["sub"])
-    principal = confirmed_sessions.get(key)
+    window = float(current_settings().session_check_seconds)
+    principal = confirmed_sessions.get(key) if window > 0 else None
     if principal is not None:
         return principal
     row = db.session.connection().execute(SESSION_OF_TOKEN, {"sid": claims["sid"], "sub": claims["sub"]}).first()
@@ -302,8 +303,6 @@ def principal_from_access_claims(claims: dict) -> Principal:
     principal = Principal(
         kind="user", id=row.id, pk=row.pk, role=row.role, customer_pk=row.customer_pk, session_id=claims["sid"]
     )
-    window = float(current_settings().session_check_seconds)
     if window > 0:
         confirmed_sessions.keep(key, principal, window, row.expires_at)
     return principal
-

@@ -355,8 +355,13 @@ def make_customer(client):
 
 
 @pytest.fixture
-def count_queries(app):
-    """`with count_queries() as statements:` lists the SQL statements the app's engine runs inside the block."""
+def count_queries(app, use_settings):
+    """`with count_queries() as statements:` lists the SQL statements the app's engine runs inside the block.
+
+    Every request checks its session with the database meanwhile (SESSION_CHECK_SECONDS=0), so two counts
+    never differ by whether a confirmation happened to be kept.
+    """
+    use_settings(session_check_seconds=Decimal(0))
 
     @contextmanager
     def counting():

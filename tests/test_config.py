@@ -93,6 +93,18 @@ def test_inconsistent_page_sizes_are_refused(clean_env, default, maximum):
         load_settings({"SECRET_KEY": "k" * 32, "PAGE_SIZE_DEFAULT": default, "PAGE_SIZE_MAX": maximum})
 
 
+@pytest.mark.parametrize(
+    ("value", "message"), [("2.5", "at most 2"), ("-1", "a number of at least 0"), ("soon", "a number")]
+)
+def test_a_session_check_window_beyond_2_seconds_is_refused(clean_env, value, message):
+    """SESSION_CHECK_SECONDS: how long a confirmed session is trusted, 0 to 2 seconds."""
+    with pytest.raises(ConfigurationError, match=f"SESSION_CHECK_SECONDS must be {message}"):
+        load_settings({"SECRET_KEY": "k" * 32, "SESSION_CHECK_SECONDS": value})
+    assert load_settings({"SECRET_KEY": "k" * 32, "SESSION_CHECK_SECONDS": "1.5"}).session_check_seconds == Decimal(
+        "1.5"
+    )
+
+
 def test_development_key_is_generated_once_and_kept(clean_env):
     """Without SECRET_KEY, development uses a key kept in instance/ so it survives restarts."""
     first = load_settings({"APP_ENV": "development"}).secret_key

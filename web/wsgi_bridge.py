@@ -31,7 +31,9 @@ class _Answer:
         if exc_info is not None and self.streaming:
             raise exc_info[1].with_traceback(exc_info[2])
         self.status = int(status.split(" ", 1)[0])
-        self.headers = [(name.strip().lower().encode("latin1"), value.strip().encode("latin1")) for name, value in headers]
+        self.headers = [
+            (name.strip().lower().encode("latin1"), value.strip().encode("latin1")) for name, value in headers
+        ]
         return self.write
 
     def write(self, chunk: bytes) -> None:

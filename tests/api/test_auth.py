@@ -1,9 +1,13 @@
 """Sign-up, sign-in, refresh rotation, sign-out, password reset and change, email verification, /me."""
 
+import asyncio
 import re
+import threading
 
+import httpx
 import pytest
 
+from services import sessions
 from tests.conftest import SIGNUP_PASSWORD, TEST_PASSWORD, bearer, link_token, login, signup
 
 
@@ -298,3 +302,28 @@ def test_console_backend_logs_the_message(use_settings, anon_client, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "mail to console@example.com: Confirm your email address" in logged
     assert "http://customers.test/verify?token=" in logged
+
+
+def test_a_login_being_checked_never_holds_up_other_requests(app, ana_account, monkeypatch):
+    """While one login's password hash is being checked, the same worker answers other requests."""
+    hashing, release = threading.Event(), threading.Event()
+    checked = sessions.verify_password
+
+    def slow_check(stored, password):
+        hashing.set()
+        assert release.wait(timeout=30), "the test never let the hash finish"
+        return checked(stored, password)
+
+    monkeypatch.setattr(sessions, "verify_password", slow_check)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            credentials = {"email": "ana@example.com", "password": SIGNUP_PASSWORD}
+            signing_in = asyncio.create_task(http.post("/api/auth/login", json=credentials))
+            assert await asyncio.to_thread(hashing.wait, 30), "the login never reached its hash"
+            health = await asyncio.wait_for(http.get("/api/health"), timeout=30)
+            release.set()
+            return health.status_code, (await signing_in).status_code
+
+    assert asyncio.run(scenario()) == (200, 200)
