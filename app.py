@@ -59,7 +59,7 @@ from web.account_pages import pages as account_pages
 from web.console import console
 from web.security_headers import SecurityHeadersMiddleware
 from web.static_files import register_static_files
-from web.wsgi_bridge import WSGIBridge
+from web.wsgi_bridge import HANDLER_THREADS, WSGIBridge
 
 BASE_DIR = Path(__file__).resolve().parent
 # Each has its rule in the setting RATE_LIMIT_<NAME> (settings.rate_limit_<name>).
@@ -192,7 +192,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         validate_responses=settings.validate_responses,
     )
     # Connexion's own bridge to Flask (a2wsgi) is replaced by one that hops to a thread once per request.
-    app._middleware_app.asgi_app = WSGIBridge(app.app, threads=int(os.environ.get("WEB_THREADS", "10")))
+    app._middleware_app.asgi_app = WSGIBridge(app.app, threads=HANDLER_THREADS)  # noqa: SLF001
     docs = settings.api_docs
     app.add_api(specification, swagger_ui_options=SwaggerUIOptions(serve_spec=docs, swagger_ui=docs))
     register_problem_handlers(app, specification)

@@ -84,7 +84,7 @@ class Settings:
     database_url: str = field(
         default=f"sqlite:///{BASE_DIR / 'instance' / 'customers.db'}", metadata=_normalised(_absolute_sqlite_url)
     )
-    # Handlers run on a pool of threads (a2wsgi's, 10 by default): keep a connection for each
+    # Handlers run on a pool of threads (web/wsgi_bridge.py, 10 per process): keep a connection for each
     # rather than opening and closing overflow connections under load.
     database_pool_size: int = 10
     # Bounded waits on the database (seconds): opening a connection, one statement (PostgreSQL; 0 = no limit),

@@ -6,6 +6,7 @@ there, and a scrape of any one worker adds up the files of all. Import jobs and 
 queue's backlog are read when scraped; a family whose source does not answer is left out of that scrape.
 """
 
+import functools
 import hmac
 import logging
 import os
@@ -56,8 +57,15 @@ def record_request(operation: str | None, method: str, status: int, seconds: flo
     """Count one answered request under its operation (or UNMATCHED), never under its path."""
     operation = operation or UNMATCHED
     method = method if method in METHODS else "other"
-    REQUESTS.labels(operation, method, str(status)).inc()
-    DURATION.labels(operation, method).observe(seconds)
+    count, duration = _request_series(operation, method, status)
+    count.inc()
+    duration.observe(seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_series(operation: str, method: str, status: int):
+    # Labels come from the spec's operations, the known methods and statuses: a bounded set, each looked up once.
+    return REQUESTS.labels(operation, method, str(status)), DURATION.labels(operation, method)
 
 
 def record_forward(outcome: str) -> None:

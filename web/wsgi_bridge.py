@@ -13,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from a2wsgi.wsgi import Body, build_environ
 
 BUFFER_LIMIT = 256 * 1024  # bytes of answer kept in the thread before it is sent as a stream
+# Requests of one worker process handled at once (as Connexion's own bridge): each holds at most one database
+# connection, so DATABASE_POOL_SIZE (10) covers them without opening overflow connections.
+HANDLER_THREADS = 10
 
 
 class _Answer:
