@@ -12,9 +12,9 @@ import functools
 import logging
 import sqlite3
 import threading
-from pathlib import Path
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer, Worker
