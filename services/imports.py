@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +41,11 @@ log = logging.getLogger(__name__)
 MODES = ("best_effort", "atomic")
 ON_CONFLICT = ("reject", "update")
 BATCH_ROWS = 25000  # fewer commits: each one also checkpoints the SQLite write-ahead log
-SQLITE_BATCH_CACHE_KIB = 32 * 1024  # SQLite's page cache while a batch is inserted (default 2 MiB)
+# SQLite, on the connection of each batch until it goes back to the pool: a batch dirties pages all over the
+# customers' indexes, which the default page cache (2 MiB) writes out to the WAL again and again before the commit,
+# and each commit past the default 1000 WAL pages copies the WAL back into the database (a checkpoint, with fsync).
+SQLITE_BATCH_PRAGMAS = {"cache_size": -32 * 1024, "wal_autocheckpoint": 16 * 1024}  # 32 MiB; 64 MiB of WAL
+SAVED_PRAGMAS = "customer_import_saved_pragmas"  # the pool's record of the connection keeps them until checkin
 MAX_LINE_BYTES = 1024 * 1024
 VALUE_SHOWN = 200  # characters of an offending value kept in the report
 # Under region US, phonenumbers gives "+1" + the digits for 10 digits that do not start with 0 (a leading 1 is
@@ -168,23 +172,36 @@ class RowRules:
 
     def apply_cells(self, line: int, columns: list[str], cells: list[str]) -> tuple[dict, list[RowError]]:
         """The stored form of a row given as its cells under `columns` (as many), or the errors that refuse it."""
-        values, errors = {}, []
-        found = self.rules
-        for name, text in zip(columns, cells, strict=True):
-            text = text.strip()
-            if not text:
-                values[name] = None
-                continue
-            if text[0] == "'":
-                text = unquoted(text)
-            try:
-                values[name] = found[name](text)
-            except ValueError as exc:
-                errors.append(RowError(line, name, str(exc), text[:VALUE_SHOWN]))
-        if not errors and not any(values.get(name) for name in rules.CONTACT_FIELDS):
-            message = "needs at least one of " + ", ".join(rules.CONTACT_FIELDS)
-            errors.append(RowError(line, "row", message, None))
-        return values, errors
+        return self.checker(columns)(line, cells)
+
+    def checker(self, columns: list[str]) -> Callable[[int, list[str]], tuple[dict, list[RowError]]]:
+        """apply_cells for rows under one header, the rule of each column looked up once (it runs for every row)."""
+        named_rules = [(name, self.rules[name]) for name in columns]
+        contacts = [name for name in columns if name in rules.CONTACT_FIELDS]
+        no_contact = "needs at least one of " + ", ".join(rules.CONTACT_FIELDS)
+
+        def check(line: int, cells: list[str]) -> tuple[dict, list[RowError]]:
+            values, errors = {}, []
+            for (name, rule), text in zip(named_rules, cells, strict=True):
+                text = text.strip()
+                if not text:
+                    values[name] = None
+                    continue
+                if text[0] == "'":
+                    text = unquoted(text)
+                try:
+                    values[name] = rule(text)
+                except ValueError as exc:
+                    errors.append(RowError(line, name, str(exc), text[:VALUE_SHOWN]))
+            if not errors:
+                for name in contacts:
+                    if values[name]:
+                        break
+                else:
+                    errors.append(RowError(line, "row", no_contact, None))
+            return values, errors
+
+        return check
 
 
 def unquoted(cell: str) -> str:
@@ -275,7 +292,7 @@ class CsvRows:
                 self.totals.stopped_at = f"line {last_line + 1}: {exc}"
                 return
             line, last_line = last_line + 1, self.lines.number
-            if cells and any(cell.strip() for cell in cells):
+            if cells and (cells[0].strip() or any(cell.strip() for cell in cells)):
                 yield line, cells
 
     def position(self) -> Position:
@@ -342,9 +359,9 @@ class _RowStatements:
 class _SqliteStatements(_RowStatements):
     """SQLite: each batch goes in with one executemany of a prepared INSERT on the session's own connection."""
 
-    # The common batch has no row that collides: all of its rows went in when the statement changed as many rows
-    # as it was given. Otherwise the batch is rolled back to its savepoint and goes in through the statement that
-    # names the ids stored (_RowStatements), so the first row of a clashing pair goes in, as one at a time would.
+    # Rows that collide are skipped (ON CONFLICT DO NOTHING) in line order, so the first row of a clashing pair goes
+    # in, as one at a time would. The transaction holds SQLite's one write lock and keys only grow (AUTOINCREMENT):
+    # the rows this batch stored are those past the largest key before it, looked up only when some were skipped.
     CONSTANTS = ("created_at", "updated_at", "version", "points", "cashback_balance")
 
     def __init__(self, columns: list[str], bonus: Decimal):
@@ -354,9 +371,10 @@ class _SqliteStatements(_RowStatements):
         self.names = ["id", *(name for name in columns if name != "id")]
         self.row_of = itemgetter(*self.names) if len(self.names) > 1 else lambda values: (values["id"],)
         quote = dialect.identifier_preparer.quote
+        self.table = quote(table.name)
         names = ", ".join(quote(name) for name in (*self.names, *self.CONSTANTS))
         marks = ", ".join("?" for _ in (*self.names, *self.CONSTANTS))
-        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        self.sql = f"INSERT INTO {self.table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
         def processor(name: str):
             return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -367,6 +385,8 @@ class _SqliteStatements(_RowStatements):
         # Values go to the driver as the rules made them (text and integers): a column type that would convert
         # them sends the batch through the general statement instead.
         self.plain = all(processor(name) is None for name in self.names)
+        if not event.contains(db.engine.pool, "checkin", _restore_pragmas):
+            event.listen(db.engine.pool, "checkin", _restore_pragmas)
 
     def insert(self, rows: list[tuple[int, dict]], now: datetime) -> set[str]:
         if not self.plain:
@@ -375,35 +395,36 @@ class _SqliteStatements(_RowStatements):
         constants = (stamp, stamp, 1, 0, self.balance)
         row_of = self.row_of
         params = [(*row_of(values), *constants) for _, values in rows]
-        driver = db.session.connection().connection.driver_connection  # in the session's transaction
+        pooled = db.session.connection().connection  # in the session's transaction
+        driver = pooled.driver_connection
         cursor = driver.cursor()
         try:
-            # A batch dirties pages all over the customers' indexes: in the default cache (2 MB) SQLite writes them
-            # out to the WAL again and again before the commit. The cache goes back to its size afterwards (the
-            # pages the commit writes are then freed), so an idle pooled connection keeps no more memory.
-            cache_size = cursor.execute("PRAGMA cache_size").fetchone()[0]
-            cursor.execute(f"PRAGMA cache_size = -{SQLITE_BATCH_CACHE_KIB}")
-            try:
-                cursor.execute("SAVEPOINT customer_import_batch")
-                before = driver.total_changes
-                cursor.executemany(self.sql, params)
-                inserted = driver.total_changes - before
-                cursor.execute("ROLLBACK TO customer_import_batch" if inserted != len(rows) else "SELECT 1")
-                cursor.execute("RELEASE customer_import_batch")
-            finally:
-                cursor.execute(f"PRAGMA cache_size = {int(cache_size)}")
+            if SAVED_PRAGMAS not in pooled.info:
+                pooled.info[SAVED_PRAGMAS] = {
+                    name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in SQLITE_BATCH_PRAGMAS
+                }
+                for name, value in SQLITE_BATCH_PRAGMAS.items():
+                    cursor.execute(f"PRAGMA {name} = {int(value)}")
+            last_key = cursor.execute(f"SELECT coalesce(max(pk), 0) FROM {self.table}").fetchone()[0]
+            before = driver.total_changes
+            cursor.executemany(self.sql, params)
+            inserted = driver.total_changes - before
+            if inserted == len(rows):
+                stored = {values["id"] for _, values in rows}
+            else:
+                stored = {row[0] for row in cursor.execute(f"SELECT id FROM {self.table} WHERE pk > ?", (last_key,))}
         finally:
             cursor.close()
-        if inserted != len(rows):
-            return super().insert(rows, now)
-        stored = {values["id"] for _, values in rows}
         self._open_wallets(stored)
         return stored
 
-    def _open_wallets(self, stored: set[str]) -> None:
-        if self.bonus > 0 and stored:
-            for customer in db.session.scalars(select(Customer).where(Customer.id.in_(stored))):
-                open_wallet(customer, self.bonus)
+
+def _restore_pragmas(driver_connection, record) -> None:
+    """Pool checkin: a connection that wrote an import batch gets its own page cache and checkpoint size back."""
+    saved = record.info.pop(SAVED_PRAGMAS, None) if record is not None else None
+    if saved and driver_connection is not None:
+        for name, value in saved.items():
+            driver_connection.execute(f"PRAGMA {name} = {int(value)}")
 
 
 def _new_row(values: dict, now: datetime) -> dict:
@@ -520,6 +541,7 @@ class CustomerImport:
     ):
         self.columns, self.mode, self.on_conflict, self.on_batch = columns, mode, on_conflict, on_batch
         self.rules = RowRules(settings.default_phone_region, settings.supported_languages)
+        self.check = self.rules.checker(columns)
         self.totals = Totals()
         self.statements = _writer()(columns, settings.signup_bonus_cashback)
 
@@ -553,7 +575,7 @@ class CustomerImport:
             message = f"has {len(cells)} columns where the header has {width}"
             self.totals.reject(line, [RowError(line, "row", message, None)])
             return None
-        values, errors = self.rules.apply_cells(line, self.columns, cells)
+        values, errors = self.check(line, cells)
         if errors:
             self.totals.reject(line, errors)
             return None
