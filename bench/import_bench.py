@@ -570,9 +570,7 @@ def ratio_of(value: float | None, base: float | None) -> float | None:
     return value / base if value and base else None
 
 
-def print_report(
-    args: argparse.Namespace, meta: dict, app: AppRun | None, cli: CliRun | None, floor: FloorRun
-) -> None:
+def print_report(args: argparse.Namespace, meta: dict, app: AppRun | None, cli: CliRun | None, floor: FloorRun) -> None:
     ratio = ratio_of(app.wall_s, floor.wall_s) if app and not app.error else None
     answer = f"202 then {app.polls} polls of the job" if app and app.polls else "answered synchronously"
     print(
