@@ -107,7 +107,8 @@ def _sqlite_begin(connection):
 def served_specification(settings: Settings) -> dict:
     """swagger.yml as it is, with this service's settings filled in where the spec states them."""
     with open(BASE_DIR / "swagger.yml", encoding="utf-8") as spec_file:
-        specification = yaml.safe_load(spec_file)
+        # libyaml's loader when PyYAML has it: the same document, about ten times faster (every start reads it).
+        specification = yaml.load(spec_file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     limit = specification["components"]["parameters"]["Limit"]["schema"]
     limit.update(maximum=settings.page_size_max, default=settings.page_size_default)
     return specification

@@ -2,7 +2,6 @@
 `flask --app app queue worker`."""
 
 import csv
-import io
 import os
 import sys
 
@@ -16,7 +15,7 @@ from services.cashback import failed_sale_ids, retry
 from services.customer_export import export_rows
 from services.customers import CustomerFilters
 from services.errors import ServiceError
-from services.imports import MODES, ON_CONFLICT, import_customers
+from services.imports import MODES, ON_CONFLICT, Position, Totals, import_customers
 from services.settings import current_settings
 from services.tasks import run_worker
 from services.users import MANAGED_ROLES, add_user, import_user
@@ -82,10 +81,13 @@ customers_cli = AppGroup("customers", help="Import and export customers in bulk.
 def import_customers_command(csv_path: str, mode: str, on_conflict: str) -> None:
     """Import a CSV of customers (as POST /api/customers/import does), with a progress bar."""
     size = os.path.getsize(csv_path)
-    with open(csv_path, "rb") as raw, click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
-        stream = _ProgressReader(raw, bar)
+    with open(csv_path, "rb") as stream, click.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
+        # The bar moves once a batch, by the bytes read since the last one: not on every read of the file.
+        progress = _BatchProgress(bar)
         try:
-            totals = import_customers(stream, mode=mode, on_conflict=on_conflict, settings=current_settings())
+            totals = import_customers(
+                stream, mode=mode, on_conflict=on_conflict, settings=current_settings(), on_batch=progress
+            )
         except ServiceError as exc:
             raise click.ClickException(_reason(exc)) from None
     for error in totals.errors:
@@ -99,19 +101,15 @@ def import_customers_command(csv_path: str, mode: str, on_conflict: str) -> None
         raise click.ClickException("nothing was stored" if mode == "atomic" else "the file was not read to the end")
 
 
-class _ProgressReader(io.RawIOBase):
-    """A binary file that advances a progress bar as it is read."""
+class _BatchProgress:
+    """The import's batch hook that advances a progress bar to the position read."""
 
-    def __init__(self, raw, bar):
-        self.raw, self.bar = raw, bar
+    def __init__(self, bar):
+        self.bar, self.offset = bar, 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        count = self.raw.readinto(buffer)
-        self.bar.update(count or 0)
-        return count
+    def __call__(self, _totals: Totals, position: Position, _final: bool) -> None:
+        self.bar.update(position.offset - self.offset)
+        self.offset = position.offset
 
 
 @customers_cli.command("export")

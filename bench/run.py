@@ -488,7 +488,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--import-rows", type=int, help="rows of the import CSV (default 1,000,000 for import, 5,000,000 for import-pg)"
     )
-    parser.add_argument("--import-workers", type=int, default=1, help="uvicorn workers in the import scenario")
+    parser.add_argument("--import-workers", type=int, default=2, help="gunicorn workers in the import scenario")
     parser.add_argument("--import-timeout", type=float, default=900.0, help="seconds to wait for the import report")
     parser.add_argument("--profile", action="store_true", help="import: py-spy the server, print the top functions")
     args = parser.parse_args(argv)

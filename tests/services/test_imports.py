@@ -37,16 +37,21 @@ def test_control_character_pattern_is_exactly_unicode_category_cc():
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_phone_fast_path_agrees_with_phonenumbers(seed):
-    """Ten-digit NANP numbers under region US: the shortcut and phonenumbers give the same E.164."""
+    """NANP numbers under region US (ten digits not starting with 0, or 1 and ten digits with a 2-9 area code): the
+    shortcut and phonenumbers give the same E.164."""
     rng = random.Random(seed)
     rules = RowRules("US", frozenset())
     samples = [f"{rng.randint(2, 9)}{rng.randrange(10**9):09d}" for _ in range(3000)]
-    samples += ["2000000000", "9999999999", "2125551234"]
+    samples += [f"1{rng.randrange(10**9):09d}" for _ in range(1000)]  # ten digits with a leading 1 (1284628753)
+    samples += [f"1{rng.randint(2, 9)}{rng.randrange(10**9):09d}" for _ in range(1000)]  # 1 and a NANP number
+    samples += ["2000000000", "9999999999", "2125551234", "1000000000", "1999999999", "12000000000", "19999999999"]
     for number in samples:
         assert rules.phone(number) == normalise_phone(number, "US"), number
 
 
-@pytest.mark.parametrize("number", ["1284628753", "0123456789", "+1 323 555 1234", "(323) 555-1234", "12"])
+@pytest.mark.parametrize(
+    "number", ["0123456789", "01123456789", "11234567890", "10234567890", "+1 323 555 1234", "(323) 555-1234", "12"]
+)
 def test_other_numbers_take_the_general_path(number):
     """Anything else goes through phonenumbers, with the same result or the same refusal."""
     rules = RowRules("US", frozenset())
@@ -111,6 +116,46 @@ def test_import_customers_takes_the_cap_and_sink_of_the_totals_passed_in(app, ap
     assert [e.line for e in totals.errors] == [2, 3]
     assert [e.line for e in seen] == list(range(2, 12))
     assert totals.counts() == [{"field": "email", "message": totals.errors[0].message, "count": 10}]
+
+
+def test_sqlite_batches_keep_the_first_of_a_clashing_pair(app, app_context, small_batches):
+    """SQLite's executemany writer: rows that clash with a stored customer or an earlier row of the file are refused
+    by field, the first of a pair goes in, in batches of any size."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite writer")
+    db.session.add(Customer(id="stored", phone_number="+13235550000", account_id=1, version=1))
+    db.session.commit()
+    lines = [f"m{i},32355{i:05d},{i},1" for i in range(250)]
+    lines[10] = "m10,3235550000,x10,1"  # the stored customer's phone
+    lines[120] = "m5,3235599999,x120,1"  # the id of line 7 (row 5), in another batch
+    lines[130] = "m130,3235500129,x130,1"  # the phone of the row just before it, in the same batch
+    text = "id,phone_number,client_member_id,account_id\n" + "\n".join(lines) + "\n"
+    totals = import_customers(
+        io.BytesIO(text.encode()), mode="best_effort", on_conflict="reject", settings=app.app.extensions["settings"]
+    )
+    assert (totals.rows_read, totals.created, totals.rejected) == (250, 247, 3)
+    assert [(e.line, e.field) for e in totals.errors] == [(12, "phone_number"), (122, "id"), (132, "phone_number")]
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == 248
+    assert db.session.scalar(select(Customer.client_member_id).where(Customer.id == "m5")) == "5"
+
+
+def test_sqlite_connections_get_their_settings_back_after_an_import(app, app_context):
+    """The page cache and checkpoint size an import batch sets are the connection's own again once it is back in
+    the pool."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite writer")
+    with db.engine.connect() as connection:
+        defaults = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in imports.SQLITE_BATCH_PRAGMAS]
+    text = "id,client_member_id\n" + "".join(f"p{i},{i}\n" for i in range(10))
+    import_customers(
+        io.BytesIO(text.encode()), mode="best_effort", on_conflict="reject", settings=app.app.extensions["settings"]
+    )
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == 10
+    db.session.remove()
+    for _ in range(db.engine.pool.size() + 1):  # every pooled connection, whichever wrote the batch
+        with db.engine.connect() as connection:
+            values = [connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in imports.SQLITE_BATCH_PRAGMAS]
+            assert values == defaults
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
