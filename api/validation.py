@@ -166,13 +166,18 @@ class RequestParameterValidator(ParameterValidator):
         if self.strict_validation:
             extra = self.validate_query_parameter_list(request, security_params=self.security_query_params)
             errors.extend(FieldError(name, "is not a known query parameter") for name in sorted(extra))
+        # Each source is read only when the operation has parameters there (building the headers costs each request).
         sources = {
-            "query": request.query_params,
-            "path": request.path_params,
-            "header": request.headers,
+            "query": lambda: request.query_params,
+            "path": lambda: request.path_params,
+            "header": lambda: request.headers,
         }
-        for location, values in sources.items():
-            for param in self.parameters.get(location, []):
+        for location, source in sources.items():
+            params = self.parameters.get(location)
+            if not params:
+                continue
+            values = source()
+            for param in params:
                 name = param["name"]
                 key = name.replace("-", "_") if location == "path" else name
                 errors.extend(self._check(param, values.get(key), name))
