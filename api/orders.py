@@ -7,7 +7,7 @@ from api.security import caller
 from schemas.orders import order_representation
 from schemas.rewards import rewards_representation
 from services import orders
-from services.customers import customer_from_ref
+from services.customers import customer_from_ref, customer_key
 from services.pagination import Page
 from services.settings import current_settings
 
@@ -26,7 +26,7 @@ def _page(page: Page):
 @idempotent
 def create_order(customer, body):
     """Add an order to a customer: it earns points and cashback at once."""
-    record = customer_from_ref(customer, caller())
+    record = customer_key(customer, caller())
     items = [
         orders.Item(i["type"], orders.parse_amount(i["value"], f"items.{n}.value"), i["qty"])
         for n, i in enumerate(body.get("items") or [])
@@ -38,7 +38,8 @@ def create_order(customer, body):
         sold_at=parse_time(body.get("sold_at"), "sold_at"),
         external_id=body.get("external_id"),
     )
-    payload = {"order": _order_body(order, record.id), "rewards": rewards_representation(summary)}
+    # The answer is built from the values just written: nothing is read back after the commit.
+    payload = {"order": order_representation(order, order.items, record.id), "rewards": rewards_representation(summary)}
     return json_response(payload, 201, {"Location": f"/api/orders/{order.id}"})
 
 

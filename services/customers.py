@@ -48,6 +48,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SELECT_BY_ID = select(COLUMNS.pk, *RECORD_COLUMNS).where(COLUMNS.id == db.bindparam("ref"))
 SELECT_BY_EMAIL = select(COLUMNS.pk, *RECORD_COLUMNS).where(COLUMNS.email == db.bindparam("ref"))
+KEY_BY_ID = select(COLUMNS.pk, COLUMNS.id).where(COLUMNS.id == db.bindparam("ref"))
+KEY_BY_EMAIL = select(COLUMNS.pk, COLUMNS.id).where(COLUMNS.email == db.bindparam("ref"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,18 @@ def customer_from_ref(ref: str, viewer: Principal | None = None, *, field: str |
             raise InvalidInput.single(field, "is not a customer on record")
         raise NotFound(f"No customer {ref!r}.")
     return customer
+
+
+def customer_key(ref: str, viewer: Principal | None = None):
+    """The (pk, id) row of the customer with this id or email, for writes that need no more of the record.
+
+    Unknown, or not visible to `viewer`, is a 404 (as customer_from_ref).
+    """
+    statement = KEY_BY_EMAIL if "@" in ref else KEY_BY_ID
+    row = db.session.connection().execute(statement, {"ref": _ref_value(ref)}).first()
+    if row is None or not _visible(row.pk, viewer):
+        raise NotFound(f"No customer {ref!r}.")
+    return row
 
 
 def list_customers(filters: CustomerFilters, *, sort: str, limit: int, cursor: str | None, phone_region: str) -> Page:

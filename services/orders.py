@@ -5,16 +5,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from models import Customer, Order, OrderItem, ProductType, db
 from models.types import utcnow
-from services.activity import record_activity
+from services.activity import record_activity, write_activity
 from services.context import Principal
 from services.database import TimeWindow, by_public_id, unique_conflict, within
 from services.errors import BusinessRuleViolation, FieldError, InvalidInput, NotFound
 from services.pagination import Ordering, Page, cursor_signing_key, keyset_page
-from services.rewards import CENT, apply_to_wallet, round_money
+from services.rewards import CENT, apply_to_wallet, credit_wallet, round_money
 from services.tokens import new_secret
 
 ORDER_UNIQUE_FIELDS = {"uq_orders_external_id": "external_id"}
@@ -45,11 +45,27 @@ class Item:
     qty: int
 
 
+@dataclass(frozen=True)
+class OrderItemValues:
+    """An item as stored (its value rounded to cents)."""
+
+    type: str
+    value: Decimal
+    qty: int
+
+
+# Read in the caller's transaction every time (rates change through the product-types API): a Core statement
+# on the session's connection, built once.
+SELECT_RATES = select(ProductType.code, ProductType.cashback_percent).where(
+    ProductType.code.in_(bindparam("codes", expanding=True))
+)
+
+
 def cashback_rates(codes: set[str]) -> dict[str, Decimal]:
     """The cashback percentage of each known product type among `codes`."""
     if not codes:
         return {}
-    rows = db.session.execute(select(ProductType.code, ProductType.cashback_percent).where(ProductType.code.in_(codes)))
+    rows = db.session.connection().execute(SELECT_RATES, {"codes": sorted(codes)})
     return {code: percent for code, percent in rows}
 
 
@@ -73,35 +89,68 @@ def order_cashback(items: list[Item], rates: dict[str, Decimal]) -> Decimal:
     return round_money(sum((rates[i.type] / 100 * i.value * i.qty for i in items), Decimal(0)))
 
 
+ORDERS = Order.__table__
+INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.pk)
+INSERT_ITEMS = insert(OrderItem.__table__)
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """An order just stored, with the values written (what a read-back would give)."""
+
+    pk: int
+    id: str
+    customer_pk: int
+    total: Decimal
+    points: int
+    cashback: Decimal
+    status: str
+    sold_at: datetime
+    external_id: str | None
+    created_at: datetime
+    reversed_at: datetime | None
+    items: tuple[OrderItemValues, ...]
+
+
 def add_order(
-    customer: Customer, *, total: Decimal, items: list[Item], sold_at: datetime | None, external_id: str | None
-) -> tuple[Order, dict]:
-    """Store an order for the customer and credit its points and cashback (flushed, not committed)."""
+    customer, *, total: Decimal, items: list[Item], sold_at: datetime | None, external_id: str | None
+) -> tuple[PlacedOrder, dict]:
+    """Store an order for the customer (anything with its `pk` and public `id`: an ORM Customer or a key row)
+    and credit its points and cashback in the session's transaction (not committed).
+
+    Core statements: the order row (its key returned), its items in one
+    executemany, the guarded balance UPDATE with its ledger entry, and the activity entry.
+    """
     if total <= 0:
         raise InvalidInput.single("total", "must be more than 0")
     rates = check_items(items, total)
-    order = Order(
-        id=new_secret(12),
-        customer_pk=customer.pk,
-        total=round_money(total),
-        points=math.floor(total),
-        cashback=order_cashback(items, rates),
-        status="active",
-        sold_at=sold_at or utcnow(),
-        external_id=external_id,
-    )
-    db.session.add(order)
+    now = utcnow()
+    row = {
+        "id": new_secret(12),
+        "customer_pk": customer.pk,
+        "total": round_money(total),
+        "points": math.floor(total),
+        "cashback": order_cashback(items, rates),
+        "status": "active",
+        "sold_at": sold_at or now,
+        "external_id": external_id,
+        "created_at": now,
+    }
+    # Core statements through the session (not its connection): its do_orm_execute listeners still see each write
+    # (an Idempotency-Key's claim is marked carried out by the commit that writes).
     with unique_conflict(ORDER_UNIQUE_FIELDS, "An order with this external_id already exists."):
-        db.session.flush()
-    db.session.add_all(OrderItem(order_pk=order.pk, type=i.type, value=round_money(i.value), qty=i.qty) for i in items)
-    _, summary = apply_to_wallet(
-        customer.pk, kind="order", points=order.points, amount=order.cashback, order_pk=order.pk
-    )
-    record_activity("order.created", f"order:{order.id}", customer=customer.id, total=str(order.total))
-    return order, summary
+        order_pk = db.session.execute(INSERT_ORDER, row).scalar_one()
+    stored_items = tuple(OrderItemValues(i.type, round_money(i.value), i.qty) for i in items)
+    if stored_items:
+        db.session.execute(
+            INSERT_ITEMS, [{"order_pk": order_pk, "type": i.type, "value": i.value, "qty": i.qty} for i in stored_items]
+        )
+    summary = credit_wallet(customer.pk, kind="order", points=row["points"], amount=row["cashback"], order_pk=order_pk)
+    write_activity("order.created", f"order:{row['id']}", customer=customer.id, total=str(row["total"]))
+    return PlacedOrder(pk=order_pk, reversed_at=None, items=stored_items, **row), summary
 
 
-def place_order(customer: Customer, **order) -> tuple[Order, dict]:
+def place_order(customer, **order) -> tuple[PlacedOrder, dict]:
     """Store an order and commit; an external_id seen before is a Conflict."""
     result = add_order(customer, **order)
     db.session.commit()

@@ -4,9 +4,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from sqlalchemy import BigInteger, cast, select, update
+from sqlalchemy import BigInteger, bindparam, cast, insert, select, update
 
 from models import Customer, LedgerEntry, Tier, db
+from models.types import utcnow
 from services import mail
 from services.activity import record_activity
 from services.context import current_principal
@@ -36,6 +37,23 @@ def _tiers_cached(engine) -> tuple[TierInfo, ...]:
 def tiers() -> tuple[TierInfo, ...]:
     """The tiers, lowest first (seeded by a migration; read once per database engine)."""
     return _tiers_cached(db.engine)
+
+
+CUSTOMERS = Customer.__table__.c
+# Summed as 64-bit, so the guard itself cannot overflow the 32-bit column it protects.
+_NEW_POINTS = cast(CUSTOMERS.points, BigInteger) + bindparam("points", type_=BigInteger)
+_NEW_BALANCE = CUSTOMERS.cashback_balance + bindparam("amount", type_=Customer.cashback_balance.type)
+GUARDED_UPDATE = (
+    update(Customer.__table__)
+    .where(
+        CUSTOMERS.pk == bindparam("customer_pk"),
+        _NEW_BALANCE.between(0, MAX_BALANCE),
+        _NEW_POINTS.between(0, MAX_POINTS),
+    )
+    .values(points=_NEW_POINTS, cashback_balance=_NEW_BALANCE)
+    .returning(CUSTOMERS.points, CUSTOMERS.cashback_balance)
+)
+INSERT_LEDGER_ENTRY = insert(LedgerEntry.__table__)
 
 
 def round_money(value: Decimal) -> Decimal:
@@ -72,43 +90,58 @@ def _summary(levels: tuple[TierInfo, ...], points: int, cashback_balance: Decima
     )
 
 
-def apply_to_wallet(
-    customer_pk: int, *, kind: str, points: int, amount: Decimal, order_pk: int | None = None
-) -> tuple[LedgerEntry, dict]:
-    """Add points and cashback (either may be negative) in one guarded UPDATE and write the ledger entry.
-
-    The balance check and the change are the same statement, so concurrent writers can never take the
-    balance below zero; a refusal raises BusinessRuleViolation and changes nothing.
-    """
-    amount = round_money(amount)
-    # Summed as 64-bit, so the guard itself cannot overflow the 32-bit column it protects.
-    new_points = cast(Customer.points, BigInteger) + points
-    new_balance = Customer.cashback_balance + amount
+def _change_balances(customer_pk: int, points: int, amount: Decimal):
+    """The guarded UPDATE: the new (points, cashback_balance) row, or BusinessRuleViolation with nothing changed."""
     new_balances = db.session.execute(
-        update(Customer)
-        .where(Customer.pk == customer_pk, new_balance.between(0, MAX_BALANCE), new_points.between(0, MAX_POINTS))
-        .values(points=new_points, cashback_balance=new_balance)
-        .returning(Customer.points, Customer.cashback_balance)
-        .execution_options(synchronize_session=False)
+        GUARDED_UPDATE, {"customer_pk": customer_pk, "points": points, "amount": amount}
     ).first()
     if new_balances is None:
         gaining = points >= 0 and amount >= 0
         raise BusinessRuleViolation(
             "the balance would exceed the largest one kept" if gaining else "insufficient balance"
         )
+    return new_balances
+
+
+def _ledger_values(
+    customer_pk: int, kind: str, points: int, amount: Decimal, order_pk: int | None, new_balances
+) -> dict:
     principal = current_principal()
-    entry = LedgerEntry(
-        customer_pk=customer_pk,
-        kind=kind,
-        points=points,
-        amount=amount,
-        order_pk=order_pk,
-        points_balance=new_balances.points,
-        cashback_balance=round_money(new_balances.cashback_balance),
-        actor=principal.label if principal else None,
-    )
+    return {
+        "customer_pk": customer_pk,
+        "kind": kind,
+        "points": points,
+        "amount": amount,
+        "order_pk": order_pk,
+        "points_balance": new_balances.points,
+        "cashback_balance": round_money(new_balances.cashback_balance),
+        "actor": principal.label if principal else None,
+    }
+
+
+def apply_to_wallet(
+    customer_pk: int, *, kind: str, points: int, amount: Decimal, order_pk: int | None = None
+) -> tuple[LedgerEntry, dict]:
+    """Add points and cashback (either may be negative) in one guarded UPDATE and write the ledger entry.
+
+    The balance check and the change are the same statement, so concurrent writers can never take the
+    balance below zero; a refusal raises BusinessRuleViolation and changes nothing. The entry is added to the
+    session (written with its next flush).
+    """
+    amount = round_money(amount)
+    new_balances = _change_balances(customer_pk, points, amount)
+    entry = LedgerEntry(**_ledger_values(customer_pk, kind, points, amount, order_pk, new_balances))
     db.session.add(entry)
     return entry, rewards_summary(new_balances.points, new_balances.cashback_balance)
+
+
+def credit_wallet(customer_pk: int, *, kind: str, points: int, amount: Decimal, order_pk: int | None = None) -> dict:
+    """apply_to_wallet with the ledger entry written at once by a Core INSERT (same transaction); the summary."""
+    amount = round_money(amount)
+    new_balances = _change_balances(customer_pk, points, amount)
+    values = _ledger_values(customer_pk, kind, points, amount, order_pk, new_balances)
+    db.session.execute(INSERT_LEDGER_ENTRY, {**values, "created_at": utcnow()})
+    return rewards_summary(new_balances.points, new_balances.cashback_balance)
 
 
 def open_wallet(customer: Customer, bonus: Decimal) -> None:

@@ -190,3 +190,35 @@ def test_listing_orders_runs_as_many_statements_for_fifty_orders_as_for_one(clie
     for n in range(49):
         assert order(client, f"c{n % 4}", total="10.00", items=[item]).status_code == 201
     assert statements_listing(50) == one
+
+
+def test_the_answer_is_the_order_as_stored(client, ana_customer):
+    """The answer is built from the values written (no read-back): it matches what a later GET reads from the row."""
+    response = order(
+        client,
+        total="100.8",
+        sold_at="2024-03-01T10:00:00.123456+02:00",
+        external_id="till-42",
+        items=[{"type": "A", "value": "50.4", "qty": 2}],
+    )
+    assert response.status_code == 201, response.text
+    placed = response.json()["order"]
+    assert placed["total"] == "100.80"
+    assert placed["sold_at"] == "2024-03-01T08:00:00.123456Z"
+    assert placed["items"] == [{"type": "A", "value": "50.40", "qty": 2}]
+    assert placed["reversed_at"] is None
+    assert client.get(f"/api/orders/{placed['id']}").json() == placed
+
+
+def test_an_order_for_an_unknown_customer_is_404_and_stores_nothing(client, ana_customer):
+    response = order(client, customer="nobody", total="10.00")
+    assert response.status_code == 404
+    assert client.get("/api/orders").json()["items"] == []
+
+
+def test_an_order_uses_the_rate_committed_just_before(client, ana_customer):
+    """Product-type rates are read in the order's own transaction: a change is used by the very next order."""
+    body = {"total": "100.00", "items": [{"type": "A", "value": "100.00", "qty": 1}]}
+    assert order(client, **body).json()["order"]["cashback"] == "5.00"
+    assert client.put("/api/product-types/A", json={"cashback_percent": "20"}).status_code == 200
+    assert order(client, **body).json()["order"]["cashback"] == "20.00"

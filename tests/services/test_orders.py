@@ -100,3 +100,26 @@ def test_no_items_means_no_rates_and_any_total(customer):
     assert orders.check_items([], Decimal("12.34")) == {}
     assert orders.cashback_rates(set()) == {}
     assert orders.customer_ids({None}) == {} and orders.order_ids({None}) == {}
+
+
+def test_the_key_of_a_customer_is_read_only_for_who_may_see_it(customer):
+    """customer_key (the order path's look-up): staff see every record, a customer only their own, no link nothing."""
+    from services.context import Principal
+    from services.customers import customer_key
+    from services.errors import NotFound
+
+    staff = Principal("user", "u1", 1, "staff")
+    assert tuple(customer_key("ana", staff)) == (customer.pk, "ana")
+    assert tuple(customer_key("ana@example.com", None)) == (customer.pk, "ana")
+    assert tuple(customer_key("ana", Principal("user", "u2", 2, "customer", customer_pk=customer.pk))) == (
+        customer.pk,
+        "ana",
+    )
+    for viewer in (
+        Principal("user", "u3", 3, "customer", customer_pk=customer.pk + 1),
+        Principal("user", "u4", 4, "customer", customer_pk=None),
+    ):
+        with pytest.raises(NotFound):
+            customer_key("ana", viewer)
+    with pytest.raises(NotFound):
+        customer_key("nobody", staff)
