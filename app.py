@@ -40,7 +40,7 @@ from api.request_context import (
     configure_logging,
 )
 from api.responses import OrjsonJsonifier
-from api.security import authorize_request, operation_roles
+from api.security import SECURITY_MAP, authorize_request, operation_roles
 from api.validation import VALIDATOR_MAP, UploadRequest
 from cli import register_commands
 from config import ConfigurationError, Settings, load_settings
@@ -191,6 +191,7 @@ def create_app(overrides: dict | None = None) -> connexion.FlaskApp:
         strict_validation=True,
         pythonic_params=True,  # `from` becomes `from_` in handlers
         validate_responses=settings.validate_responses,
+        security_map=SECURITY_MAP,
     )
     # Connexion's own bridge to Flask (a2wsgi) is replaced by one that hops to a thread once per request.
     app._middleware_app.asgi_app = WSGIBridge(app.app, threads=HANDLER_THREADS)  # noqa: SLF001

@@ -6,9 +6,13 @@ it confirms the session or key is still good and that the caller's role is one t
 under `x-roles` in swagger.yml (Connexion itself does not check roles of bearer tokens).
 """
 
+import functools
+
 import connexion
 from connexion.exceptions import OAuthProblem
 from connexion.lifecycle import ConnexionRequest
+from connexion.security import ApiKeySecurityHandler, BearerSecurityHandler
+from connexion.utils import inspect_function_arguments
 from flask import request
 
 from services.api_keys import KEY_PREFIX, principal_from_api_key
@@ -34,6 +38,28 @@ def api_key_info(api_key: str, required_scopes=None) -> dict:
     if not api_key.startswith(KEY_PREFIX) or len(api_key) > API_KEY_MAX:
         raise OAuthProblem(detail="The API key is not valid.")
     return {"api_key": api_key}
+
+
+@functools.cache
+def _accepts_kwarg(func, keyword: str) -> bool:
+    arguments, has_kwargs = inspect_function_arguments(func)
+    return has_kwargs or keyword in arguments
+
+
+class _BearerHandler(BearerSecurityHandler):
+    """Connexion's bearer check; what bearer_info accepts is inspected once, not on every request."""
+
+    _accepts_kwarg = staticmethod(_accepts_kwarg)
+
+
+class _ApiKeyHandler(ApiKeySecurityHandler):
+    """Connexion's API key check; what api_key_info accepts is inspected once, not on every request."""
+
+    _accepts_kwarg = staticmethod(_accepts_kwarg)
+
+
+# FlaskApp(security_map=...): the handlers of the two schemes swagger.yml declares.
+SECURITY_MAP = {"bearer": _BearerHandler, "apiKey": _ApiKeyHandler}
 
 
 def resolved_operation_id(operation: dict) -> str:
