@@ -45,15 +45,6 @@ class Item:
     qty: int
 
 
-@dataclass(frozen=True)
-class OrderItemValues:
-    """An item as stored (its value rounded to cents)."""
-
-    type: str
-    value: Decimal
-    qty: int
-
-
 # Read in the caller's transaction every time (rates change through the product-types API): a Core statement
 # on the session's connection, built once.
 SELECT_RATES = select(ProductType.code, ProductType.cashback_percent).where(
@@ -109,7 +100,7 @@ class PlacedOrder:
     external_id: str | None
     created_at: datetime
     reversed_at: datetime | None
-    items: tuple[OrderItemValues, ...]
+    items: tuple[Item, ...]  # as stored: each value rounded to cents
 
 
 def add_order(
@@ -140,7 +131,7 @@ def add_order(
     # (an Idempotency-Key's claim is marked carried out by the commit that writes).
     with unique_conflict(ORDER_UNIQUE_FIELDS, "An order with this external_id already exists."):
         order_pk = db.session.execute(INSERT_ORDER, row).scalar_one()
-    stored_items = tuple(OrderItemValues(i.type, round_money(i.value), i.qty) for i in items)
+    stored_items = tuple(Item(i.type, round_money(i.value), i.qty) for i in items)
     if stored_items:
         db.session.execute(
             INSERT_ITEMS, [{"order_pk": order_pk, "type": i.type, "value": i.value, "qty": i.qty} for i in stored_items]
